@@ -1,0 +1,64 @@
+"""Shared fixtures: small generated data, an isolated Keras cache, and the full datasets when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from idxfiles import write_mnist_folder
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "datasets"
+# Tests and CI read the full datasets from ../shared/datasets when it exists.
+if "ZOO_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["ZOO_DATA_DIR"] = str(SHARED_DATA)
+
+
+def _full_data_dir() -> Path | None:
+    root = os.environ.get("ZOO_DATA_DIR")
+    if root and all((Path(root) / name / "train-images-idx3-ubyte.gz").is_file() for name in ("mnist", "fashion-mnist")):
+        return Path(root)
+    return None
+
+
+# Read once, before any test changes the environment.
+FULL_DATA = _full_data_dir()
+
+
+@pytest.fixture
+def full_data() -> Path:
+    """The full datasets' folder; the test is skipped when it is absent."""
+    root = FULL_DATA
+    if root is None:
+        pytest.skip("full MNIST/Fashion-MNIST not found: set ZOO_DATA_DIR to a folder with mnist/ and "
+                    "fashion-mnist/ holding the standard IDX files")
+    return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """A data dir with small learnable mnist/ and fashion-mnist/ folders of real IDX files."""
+    root = tmp_path / "data"
+    write_mnist_folder(root / "mnist")
+    write_mnist_folder(root / "fashion-mnist")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated_places(tmp_path, monkeypatch):
+    """No test reads or writes the user's Keras cache or the system dataset folders."""
+    import zoo.datasets
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setattr(zoo.datasets, "SYSTEM_DATA_DIRS", (tmp_path / "system-datasets",))
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The registry of the installed plugins (the built-in ones included)."""
+    from zoo.plugins import load_registry
+
+    return load_registry()

@@ -1,0 +1,100 @@
+"""The registry: every dataset and model the plugins registered, and which plugin gave what."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from zoo.errors import UnknownNameError, did_you_mean
+from zoo.specs import DatasetSpec, ModelSpec
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as loaded: its package, what it registered, or why it failed."""
+
+    name: str
+    package: str | None = None
+    version: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    error: str | None = None
+    skipped: bool = False  # left out by ZOO_PLUGINS
+
+    @property
+    def status(self) -> str:
+        """'ok', 'failed' or 'skipped'."""
+        return "skipped" if self.skipped else "failed" if self.error else "ok"
+
+
+@dataclass
+class Registry:
+    """Datasets and models by name, with the plugin that registered each."""
+
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    plugins: dict[str, PluginInfo] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)  # "model:NAME" / "dataset:NAME" -> plugin
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called ``name``; an unknown name raises with the closest names."""
+        if name not in self.models:
+            raise UnknownNameError(f"unknown model {name!r}.{did_you_mean(name, self.models)}"
+                                   " Run 'zoo list' to see every model.")
+        return self.models[name]
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The dataset called ``name``; an unknown name raises with the closest names."""
+        if name not in self.datasets:
+            raise UnknownNameError(f"unknown dataset {name!r}.{did_you_mean(name, self.datasets)}"
+                                   " Run 'zoo datasets' to see every dataset.")
+        return self.datasets[name]
+
+    def plugin(self, name: str) -> PluginInfo:
+        """The plugin called ``name``; an unknown name raises with the closest names."""
+        if name not in self.plugins:
+            raise UnknownNameError(f"unknown plugin {name!r}.{did_you_mean(name, self.plugins)}"
+                                   " Run 'zoo plugins' to see every plugin.")
+        return self.plugins[name]
+
+    def owner(self, spec: ModelSpec | DatasetSpec) -> str:
+        """The name of the plugin that registered ``spec``."""
+        kind = "model" if isinstance(spec, ModelSpec) else "dataset"
+        return self.owners[f"{kind}:{spec.name}"]
+
+    def list_models(self, pattern: str | None = None, *, dataset: str | None = None,
+                    task: str | None = None, plugin: str | None = None) -> list[ModelSpec]:
+        """Models whose names match the fnmatch ``pattern`` (``*`` if none), filtered, sorted by name.
+
+        A filter naming a dataset or plugin that does not exist raises with the closest names,
+        so a typo is not mistaken for an empty result.
+        """
+        if dataset is not None:
+            self.dataset(dataset)
+        if plugin is not None:
+            self.plugin(plugin)
+        if task is not None and task not in ("classification", "regression"):
+            raise UnknownNameError(f"unknown task {task!r}; use 'classification' or 'regression'.")
+        found = []
+        for name in sorted(self.models):
+            spec = self.models[name]
+            if pattern and not fnmatch.fnmatchcase(name, pattern):
+                continue
+            if dataset and spec.dataset != dataset:
+                continue
+            if task and spec.task != task:
+                continue
+            if plugin and self.owner(spec) != plugin:
+                continue
+            found.append(spec)
+        return found
+
+    def select(self, names: list[str]) -> list[ModelSpec]:
+        """The models named, where each name may be an fnmatch pattern; unknown names raise."""
+        chosen: dict[str, ModelSpec] = {}
+        for name in names:
+            matches = self.list_models(name) if any(c in name for c in "*?[") else [self.model(name)]
+            if not matches:
+                raise UnknownNameError(f"no model matches {name!r}. Run 'zoo list' to see every model.")
+            chosen.update((m.name, m) for m in matches)
+        return list(chosen.values())

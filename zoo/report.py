@@ -1,0 +1,162 @@
+"""A run's report: ``report.json`` for programs, ``report.md`` for people."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from zoo import environment, files
+from zoo.evaluate import Evaluation
+from zoo.specs import DatasetSpec, ModelSpec, Splits
+from zoo.train import TrainResult
+
+SCHEMA = "zoo.report/1"
+
+
+def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained: TrainResult,
+                 evaluation: Evaluation, *, plugin: str | None = None) -> dict[str, Any]:
+    """Everything a run measured, with the tutorial's number beside zoo's."""
+    metric, value = evaluation.primary
+    settings = trained.settings
+    report = {
+        "schema": SCHEMA,
+        "model": spec.name, "dataset": dataset.name, "task": spec.task, "plugin": plugin,
+        "description": spec.description,
+        "tutorial": {"title": spec.tutorial.title, "source": spec.tutorial.source},
+        "reference": {"metric": spec.reference.metric, "value": spec.reference.value, "note": spec.reference.note},
+        "measured": {"metric": metric, "value": value},
+        "metrics": evaluation.metrics,
+        "test_variants": evaluation.variants,
+        "class_names": list(dataset.class_names),
+        "per_class": evaluation.per_class,
+        "confusion_matrix": evaluation.confusion,
+        "history": trained.history,
+        "training": {
+            "params": int(trained.model.count_params()),
+            "epochs": settings.epochs, "batch_size": settings.batch_size,
+            "steps_per_epoch": settings.steps_per_epoch, "seed": settings.seed,
+            "train_samples": trained.train_samples,
+            "train_seconds": trained.train_seconds, "wall_seconds": trained.wall_seconds,
+            "train_samples_per_sec": trained.samples_per_sec,
+            "optimizer": spec.compile.optimizer, "loss": spec.compile.loss,
+            "preprocess": spec.preprocess.describe(), "one_hot_labels": spec.one_hot,
+            "augmented": spec.augment is not None, "target": spec.target,
+        },
+        "environment": {
+            "device": {"kind": trained.device.kind, "name": trained.device.name},
+            "backend": environment.backend(), "versions": environment.versions(),
+            "zoo_version": environment.versions()["zoo"], "git_commit": environment.git_commit(),
+            "platform": platform.platform(),
+        },
+        "data": {"origin": splits.origin, "checksums_sha256": dict(splits.files),
+                 "n_train": len(splits.x_train), "n_test": len(splits.x_test)},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name == "zoo" else None,
+    }
+    return _finite(report)
+
+
+def _finite(value: Any) -> Any:
+    """The report with NaN and infinities as None, so it stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.md`` into ``folder``, each atomically."""
+    json_path, md_path = folder / "report.json", folder / "report.md"
+    files.write_json(json_path, report)
+    files.write_text(md_path, render_markdown(report))
+    return json_path, md_path
+
+
+def read_report(folder: Path) -> dict[str, Any] | None:
+    """The report in ``folder``, or None if there is none or it is not a zoo report."""
+    files.recover(folder)
+    try:
+        report = json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and report.get("schema") == SCHEMA else None
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """``97.88%`` for accuracy, ``0.0123`` for other metrics, ``—`` for none."""
+    if value is None:
+        return "—"
+    return f"{value:.2%}" if metric == "accuracy" else f"{value:.4g}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: result beside the tutorial's, then training, classes, history, provenance."""
+    measured, reference, training, env = (report["measured"], report["reference"], report["training"],
+                                          report["environment"])
+    lines = [f"# {report['model']}", "", report["description"], "",
+             f"Dataset `{report['dataset']}` · task {report['task']} · plugin `{report['plugin']}` · "
+             f"tutorial: {report['tutorial']['title']} ({report['tutorial']['source']})", "",
+             "## Result", "", "| | zoo | tutorial |", "|---|---|---|"]
+    ref_value = reference["value"] if reference["metric"] == measured["metric"] else None
+    lines.append(f"| {measured['metric']} | {format_metric(measured['metric'], measured['value'])} | "
+                 f"{format_metric(measured['metric'], ref_value)} |")
+    for key, value in report["metrics"].items():
+        if key != measured["metric"]:
+            lines.append(f"| {key} | {format_metric(key, value)} | |")
+    lines += ["", f"Tutorial: {reference['note']}" if reference["note"] else ""]
+    for name, scores in report["test_variants"].items():
+        lines.append(f"On the **{name}** test set: " + ", ".join(f"{k} {format_metric(k, v)}" for k, v in scores.items()))
+    lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
+    lines += [f"| {k} | {_cell(v)} |" for k, v in training.items()]
+    lines += _per_class(report) + _history(report["history"])
+    lines += ["", "## Provenance", "", "| | |", "|---|---|",
+              f"| device | {env['device']['kind']}: {env['device']['name']} |", f"| Keras backend | {env['backend']} |",
+              f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
+              f"| zoo commit | {env['git_commit'] or 'not a git checkout'} |", f"| platform | {env['platform']} |",
+              f"| data | {report['data']['origin']} ({report['data']['n_train']} train, {report['data']['n_test']} test) |",
+              f"| created | {report['created']} |", f"| command | `{report['command'] or 'library call'}` |", "",
+              "Data checksums (sha256):", ""]
+    lines += [f"- `{name}`: `{digest}`" for name, digest in report["data"]["checksums_sha256"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 100 else f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def _per_class(report: dict[str, Any]) -> list[str]:
+    if not report["per_class"]:
+        return []
+    lines = ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, row in report["per_class"].items():
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} | "
+                     f"{int(row['support'])} |")
+    names = report["class_names"]
+    lines += ["", "Confusion matrix (rows: true class, columns: predicted):", "",
+              "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| **{names[i]}** | " + " | ".join(str(c) for c in row) + " |"
+              for i, row in enumerate(report["confusion_matrix"])]
+    return lines
+
+
+def _history(history: dict[str, list[float]]) -> list[str]:
+    if not history:
+        return []
+    keys = list(history)
+    lines = ["", "## History", "", "| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for epoch in range(len(history[keys[0]])):
+        cells = [f"{history[k][epoch]:.4f}" if history[k][epoch] is not None else "NaN" for k in keys]
+        lines.append(f"| {epoch + 1} | " + " | ".join(cells) + " |")
+    return lines

@@ -1,0 +1,232 @@
+"""The records plugins register: ``DatasetSpec``, ``ModelSpec`` and their parts.
+
+They are plain frozen dataclasses. Each checks itself on construction, so a
+plugin that builds a bad record fails inside its own hook, with a message that
+names the field, and the registry marks that plugin as failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from zoo.errors import InvalidSpecError
+
+if TYPE_CHECKING:
+    import keras
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+Outputs = Literal["probabilities", "logits", "values"]
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _check(condition: bool, what: str, problem: str) -> None:
+    if not condition:
+        raise InvalidSpecError(f"{what}: {problem}")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A dataset's raw arrays (before any model's preprocessing) and where they came from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    origin: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)  # file name -> sha256
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file the canonical loader downloads into the Keras cache, with its known sha256."""
+
+    url: str
+    sha256: str
+    cache_subdir: str = "datasets"  # under the Keras home, as keras.datasets stores it
+
+    @property
+    def fname(self) -> str:
+        """The file's name in the cache folder."""
+        return self.url.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: where its files live and how to read them, or how to make it.
+
+    A file-based dataset names the standard files of its folder (``folder_files``)
+    with a reader for that folder, and the canonical downloads. A dataset that needs
+    no files (bundled with a library, or generated from a seed) gives ``load``.
+    """
+
+    name: str
+    task: Task
+    description: str
+    class_names: tuple[str, ...] = ()  # classification: label index -> name
+    target_names: tuple[str, ...] = ()  # regression: the columns of y
+    folder_names: tuple[str, ...] = ()  # sub-folders of a data dir that may hold it
+    folder_files: tuple[str, ...] = ()  # the standard files such a folder holds
+    read_folder: Callable[[Path], Splits] | None = None
+    downloads: tuple[RemoteFile, ...] = ()
+    # Reads the downloaded files (in ``downloads`` order); default: ``read_folder`` on their folder.
+    read_downloads: Callable[[list[Path]], Splits] | None = None
+    load: Callable[[], Splits] | None = None
+    origin: str = ""  # where a file-less dataset comes from, for `zoo datasets`
+    source: str = ""  # citation and licence
+
+    def __post_init__(self) -> None:
+        what = f"dataset {self.name!r}"
+        _check(isinstance(self.name, str) and bool(_NAME.match(self.name)), what,
+               "name must be lower-case letters, digits and '_', starting with a letter")
+        _check(self.task in TASKS, what, f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        _check(bool(self.description), what, "needs a one-line description")
+        has_files = bool(self.folder_files) or bool(self.downloads)
+        _check(has_files or self.load is not None, what,
+               "give standard files (folder_files + read_folder, or downloads) or a load function")
+        if self.folder_files:
+            _check(callable(self.read_folder), what, "folder_files needs a read_folder function")
+            _check(bool(self.folder_names), what, "folder_files needs folder_names")
+        if self.downloads:
+            _check(callable(self.read_downloads) or callable(self.read_folder), what,
+                   "downloads need read_downloads or read_folder")
+        if self.task == "classification":
+            _check(len(self.class_names) >= 2, what, "a classification dataset needs class_names")
+
+    @property
+    def needs_files(self) -> bool:
+        """Whether the data comes from files (local or downloaded) rather than ``load``."""
+        return self.load is None
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How raw samples become model inputs: ``float32(x) * scale + offset``, reshaped per sample.
+
+    Declarative on purpose: the same numbers go into reports and export metadata,
+    so an app without zoo can prepare raw data exactly as training did.
+    """
+
+    scale: float = 1.0
+    offset: float = 0.0
+    shape: tuple[int, ...] | None = None  # per-sample shape after reshaping; None keeps it
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = np.asarray(x, dtype=np.float32)
+        if self.scale != 1.0 or self.offset != 0.0:
+            out = out * np.float32(self.scale) + np.float32(self.offset)
+        if self.shape is not None:
+            out = out.reshape((len(out), *self.shape))
+        return out
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``x / 255, reshaped to (784,)``."""
+        steps = []
+        if self.scale != 1.0:
+            inverse = 1.0 / self.scale
+            steps.append(f"x / {inverse:g}" if abs(inverse - round(inverse)) < 1e-9 else f"x * {self.scale:g}")
+        if self.offset != 0.0:
+            steps.append(f"+ {self.offset:g}")
+        if self.shape is not None:
+            steps.append(f"reshaped to {tuple(self.shape)}")
+        return ", ".join(steps) if steps else "none (raw values as float32)"
+
+
+@dataclass(frozen=True)
+class CompileSettings:
+    """What ``model.compile`` gets: Keras identifiers or ``{"class_name", "config"}`` dicts."""
+
+    optimizer: str | dict[str, Any] = "adam"
+    loss: str | dict[str, Any] = "sparse_categorical_crossentropy"
+    metrics: tuple[str, ...] = ("accuracy",)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """What ``model.fit`` gets.
+
+    With ``steps_per_epoch`` set, each epoch draws that many batches from the
+    training set shuffled and repeated without end (tf.data's
+    ``repeat().shuffle().batch()``), as the Iris tutorial trains.
+    """
+
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int | None = None
+    validate: bool = True  # evaluate the test split after each epoch, as the tutorials do
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1 and self.batch_size >= 1, "fit settings", "epochs and batch_size must be >= 1")
+        _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "fit settings",
+               "steps_per_epoch must be >= 1")
+
+
+@dataclass(frozen=True)
+class Tutorial:
+    """Where a model comes from."""
+
+    title: str
+    source: str  # a URL or a file name under shared/tutorials
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The tutorial's own reported result, shown beside zoo's measurement."""
+
+    metric: str  # "accuracy" or "mse"
+    value: float | None  # None when the tutorial reports no number
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model: its network, its data preparation, how it trains, and what its tutorial reported."""
+
+    name: str
+    dataset: str
+    build: Callable[[], keras.Model]
+    description: str
+    tutorial: Tutorial
+    reference: Reference
+    compile: CompileSettings
+    fit: FitSettings
+    preprocess: Preprocess = Preprocess()
+    one_hot: bool = False  # train on one-hot labels (categorical cross-entropy)
+    target: str | None = None  # regression: which of the dataset's target_names to fit
+    outputs: Outputs = "probabilities"
+    # Applied to the preprocessed training set, e.g. to add augmented copies.
+    augment: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    # Extra evaluations on transformed (preprocessed) test inputs, reported beside the plain one.
+    test_variants: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        what = f"model {self.name!r}"
+        _check(isinstance(self.name, str) and bool(_NAME.match(self.name)), what,
+               "name must be lower-case letters, digits and '_', starting with a letter")
+        _check(isinstance(self.dataset, str) and bool(self.dataset), what, "needs a dataset name")
+        _check(callable(self.build), what, "build must be a function returning a keras.Model")
+        _check(bool(self.description), what, "needs a one-line description")
+        _check(isinstance(self.tutorial, Tutorial), what, "tutorial must be a zoo.Tutorial")
+        _check(isinstance(self.reference, Reference), what, "reference must be a zoo.Reference")
+        _check(isinstance(self.compile, CompileSettings), what, "compile must be a zoo.CompileSettings")
+        _check(isinstance(self.fit, FitSettings), what, "fit must be a zoo.FitSettings")
+        _check(isinstance(self.preprocess, Preprocess), what, "preprocess must be a zoo.Preprocess")
+        _check(self.outputs in ("probabilities", "logits", "values"), what,
+               f"outputs must be 'probabilities', 'logits' or 'values', not {self.outputs!r}")
+        shape = self.preprocess.shape
+        _check(shape is None or (len(shape) >= 1 and all(isinstance(d, int) and d > 0 for d in shape)),
+               what, f"preprocess.shape must be positive integers, not {shape!r}")
+        _check(all(callable(f) for f in self.test_variants.values()), what, "test_variants must map names to functions")
+        _check(self.augment is None or callable(self.augment), what, "augment must be a function")
+
+    @property
+    def task(self) -> Task:
+        """Classification or regression, from what the network outputs."""
+        return "regression" if self.outputs == "values" else "classification"
