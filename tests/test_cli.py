@@ -125,3 +125,21 @@ def test_console_script_is_installed(tmp_path):
     assert "iris_mlp" in result.stdout
     bad = subprocess.run([sys.executable, "-m", "zoo", "info", "nope"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("zoo: error: unknown model 'nope'")
+
+
+def test_load_run_reads_an_earlier_run(tiny_data, tmp_path):
+    from zoo.run import RunOptions, load_run, run_model
+
+    fresh = run_model("mnist_mlp", RunOptions(epochs=1, data_dir=tiny_data, out=tmp_path, verbose=0))
+    again = load_run("mnist_mlp", tmp_path, tiny_data)
+    assert again.trained is None and again.report == fresh.report
+    assert again.evaluation.metrics["accuracy"] == fresh.evaluation.metrics["accuracy"]
+    assert fresh.paths["model"] == tmp_path / "mnist_mlp" / "model.keras"
+
+
+def test_load_run_without_a_run_says_what_to_do(tmp_path):
+    from zoo.errors import ZooError
+    from zoo.run import load_run
+
+    with pytest.raises(ZooError, match=r"no finished run of 'iris_mlp' in .*run 'zoo run iris_mlp --out"):
+        load_run("iris_mlp", tmp_path)
