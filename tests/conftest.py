@@ -62,3 +62,23 @@ def registry():
     from zoo.plugins import load_registry
 
     return load_registry()
+
+
+# One entry of each kind the figures distinguish: linear on logits, dense MLP, CNN with a test
+# variant, tabular MLP, 1-D curve fit.
+RUN_KINDS = ("fashion_linear", "mnist_mlp", "mnist_cnn_inverted", "iris_mlp", "fn_square")
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> Path:
+    """An exports folder with a one-epoch run of each of RUN_KINDS on small generated data."""
+    from zoo.run import RunOptions, run_model
+
+    root = tmp_path_factory.mktemp("trained-runs")
+    write_mnist_folder(root / "data" / "mnist")
+    write_mnist_folder(root / "data" / "fashion-mnist")
+    with pytest.MonkeyPatch.context() as patch:  # as isolated_places, which is per test
+        patch.setenv("KERAS_HOME", str(root / "keras-home"))
+        for name in RUN_KINDS:
+            run_model(name, RunOptions(epochs=1, data_dir=root / "data", out=root / "exports", verbose=0))
+    return root / "exports"

@@ -10,8 +10,8 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "zoo-iris-wide"
 
 
-def zoo_cli(*args, site: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(site)}
+def zoo_cli(*args, site: Path, cwd: Path, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(site), **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=600)
 
@@ -44,3 +44,45 @@ def test_readme_shows_the_example_as_it_is():
     readme = (EXAMPLE.parent.parent / "README.md").read_text()
     for name in ("pyproject.toml", "zoo_iris_wide.py"):
         assert (EXAMPLE / name).read_text().strip() in readme, f"README's copy of {name} is out of date"
+
+
+BROKEN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "zoo-broken"
+version = "0.0.1"
+
+[project.entry-points.zoo]
+broken = "zoo_broken"
+
+[tool.setuptools]
+py-modules = ["zoo_broken"]
+"""
+
+
+def test_broken_installed_plugin_is_reported_and_others_work(tmp_path):
+    package = tmp_path / "zoo-broken"
+    package.mkdir()
+    (package / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+    (package / "zoo_broken.py").write_text("import a_module_nobody_installed\n")
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(package)], check=True, timeout=300)
+
+    listed = zoo_cli("list", "--json", site=site, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "mnist_cnn" in {row["name"] for row in json.loads(listed.stdout)}
+    warning = [line for line in listed.stderr.splitlines() if line.startswith("zoo: warning:")]
+    assert warning == ["zoo: warning: plugin 'broken' failed to load: ModuleNotFoundError: "
+                       "No module named 'a_module_nobody_installed'"]
+
+    plugins = zoo_cli("plugins", site=site, cwd=tmp_path)
+    row = next(line for line in plugins.stdout.splitlines() if line.startswith("broken "))
+    assert "zoo-broken 0.0.1" in row and "failed" in row and "a_module_nobody_installed" in row
+
+    ruled_out = zoo_cli("plugins", site=site, cwd=tmp_path, extra_env={"ZOO_PLUGINS": "-broken"})
+    assert "zoo: warning" not in ruled_out.stderr
+    assert "left out by ZOO_PLUGINS" in next(l for l in ruled_out.stdout.splitlines() if l.startswith("broken "))

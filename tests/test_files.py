@@ -53,3 +53,16 @@ def test_write_json_refuses_nan(tmp_path):
     with pytest.raises(ValueError):
         files.write_json(tmp_path / "r.json", {"loss": float("nan")})
     assert not list(tmp_path.iterdir())
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        files.write_text(tmp_path / "a.txt", "x")
+        with files.staged_folder(tmp_path / "entry") as stage:
+            files.write_text(stage / "b.txt", "y")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "entry").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "entry" / "b.txt").stat().st_mode & 0o777 == 0o644

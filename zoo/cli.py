@@ -20,21 +20,24 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zoo.interrupts import Terminated, installed
+
     try:
-        return args.handler(args) or 0
+        with installed():
+            return args.handler(args) or 0
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("zoo: interrupted; files already written are complete, nothing was left half-written",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"zoo: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; nothing was left "
+              "half-written and earlier exports are intact", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    from zoo.plugins import PluginWarning
+    from zoo.errors import ZooWarning
 
-    if issubclass(category, PluginWarning):
+    if issubclass(category, ZooWarning):
         print(f"zoo: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
@@ -69,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.set_defaults(handler=cmd_datasets)
 
+    p = commands.add_parser("bench", help="throughput on CPU and GPU: training, Keras and ONNX Runtime inference")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
+    p.add_argument("--all", action="store_true", help="every registered model")
+    p.add_argument("--device", choices=("cpu", "gpu", "all"), default="all")
+    p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.set_defaults(handler=cmd_bench)
+
     p = commands.add_parser("run", help="train, evaluate and save models with their reports")
     p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
     p.add_argument("--all", action="store_true", help="every registered model")
@@ -78,7 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, default=Path("exports"), help="where to save (default: exports)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its last finished epoch")
     p.set_defaults(handler=cmd_run)
+
+    p = commands.add_parser("report", help="redraw earlier runs' plots and reports, or (no NAME) write the "
+                                           "leaderboard OUT/index.html")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns; none: the leaderboard")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
+    p.add_argument("--out", type=Path, default=Path("exports"), help="where the runs are (default: exports)")
+    p.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"),
+                   help="folder of pytest-benchmark JSON files; the newest gives throughput "
+                        "(default: benchmarks/results)")
+    p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser("export", help="(re-)export earlier runs to ONNX, validated against Keras")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
+    p.add_argument("--all", action="store_true", help="every registered model")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
+    p.add_argument("--out", type=Path, default=Path("exports"), help="where the runs are (default: exports)")
+    p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("predict", help="classify PNG/NPY images or CSV rows with a model's ONNX export")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".png image, .npy array or .csv rows of raw data")
+    p.add_argument("--top", type=_positive, default=3, help="how many classes to show (default: 3)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--out", type=Path, default=Path("exports"), help="where the exports are (default: exports)")
+    p.set_defaults(handler=cmd_predict)
     return parser
 
 
@@ -93,6 +132,30 @@ def _registry():
     from zoo.plugins import load_registry
 
     return load_registry()
+
+
+def _chosen(args, registry, verb: str) -> list:
+    """The models named on the command line (names or fnmatch patterns), or all of them with --all."""
+    if args.all == bool(args.names):
+        raise ZooError(f"name the models to {verb}, or pass --all (not both)")
+    return registry.list_models() if args.all else registry.select(args.names)
+
+
+def _for_each(specs: list, work, noun: str) -> tuple[list, int]:
+    """``work(spec)`` for each model; a ZooError is one line on stderr and the others still go on.
+
+    Returns the (spec, result) pairs that succeeded and the exit code: 1 if any failed.
+    """
+    done, failed = [], 0
+    for spec in specs:
+        try:
+            done.append((spec, work(spec)))
+        except ZooError as exc:
+            print(f"zoo: error: {spec.name}: {exc}", file=sys.stderr)
+            failed += 1
+    if failed:
+        print(f"zoo: error: {failed} of {len(specs)} {noun} failed", file=sys.stderr)
+    return done, int(failed > 0)
 
 
 def cmd_list(args) -> int:
@@ -186,27 +249,33 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from zoo.leaderboard import write_leaderboard
     from zoo.report import format_metric
     from zoo.run import RunOptions, run_model
     from zoo.table import format_table
 
     registry = _registry()
-    if args.all == bool(args.names):
-        raise ZooError("name the models to run, or pass --all (not both)")
-    specs = registry.list_models() if args.all else registry.select(args.names)
+    specs = _chosen(args, registry, "run")
     options = RunOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
-                         data_dir=args.data_dir, out=args.out,
+                         data_dir=args.data_dir, out=args.out, resume=args.resume,
                          # Keras' live progress bar on a terminal; one line per epoch in a log file.
                          verbose=1 if sys.stdout.isatty() else 2)
-    rows, failed = [], 0
-    for spec in specs:
+
+    def run(spec):
         print(f"== {spec.name}: {spec.description}", flush=True)
         try:
             result = run_model(spec.name, options, registry)
-        except ZooError as exc:
-            print(f"zoo: error: {spec.name}: {exc}", file=sys.stderr)
-            failed += 1
-            continue
+        except KeyboardInterrupt:
+            print(f"zoo: {spec.name} stopped; continue it with 'zoo run {spec.name} --resume"
+                  f"{'' if args.out == Path('exports') else f' --out {args.out}'}'", file=sys.stderr)
+            raise
+        if skipped := result.report.get("onnx", {}).get("skipped"):
+            print(f"zoo: note: {spec.name}: {skipped}", file=sys.stderr)
+        return result
+
+    done, code = _for_each(specs, run, "runs")
+    rows = []
+    for spec, result in done:
         metric, value = result.evaluation.primary
         ref = spec.reference.value if spec.reference.metric == metric else None
         variants = "; ".join(f"{n} {format_metric(metric, s.get(metric))}" for n, s in result.evaluation.variants.items())
@@ -216,7 +285,75 @@ def cmd_run(args) -> int:
     if rows:
         print()
         print(format_table(["model", "zoo", "tutorial", "train samples/s", "fit s", "report"], rows))
-    if failed:
-        print(f"zoo: error: {failed} of {len(specs)} runs failed", file=sys.stderr)
-        return 1
+        print(f"leaderboard: {write_leaderboard(args.out)}")
+    return code
+
+
+def cmd_export(args) -> int:
+    from zoo.export import export_saved_run
+    from zoo.table import format_table
+
+    registry = _registry()
+    specs = _chosen(args, registry, "export")
+    done, code = _for_each(specs, lambda spec: export_saved_run(spec.name, args.out, args.data_dir, registry),
+                           "exports")
+    rows = []
+    for spec, run in done:
+        facts = run.report["onnx"]
+        check = facts["validation"]
+        rows.append([spec.name, f"{facts['bytes']:,}", facts["opset"], f"{check['samples']:,}",
+                     f"{check['max_abs_diff']:.2g}", "—" if check["class_mismatches"] is None else f"{check['class_mismatches']:,}",
+                     run.paths["onnx"]])
+    if rows:
+        print(format_table(["model", "bytes", "opset", "samples checked", "max |ort - keras|", "class diffs",
+                            "file"], rows))
+    return code
+
+
+def cmd_predict(args) -> int:
+    from zoo.predict import open_export, predict_files
+
+    export = open_export(args.name, args.out)
+    predictions = predict_files(export, args.files, top=args.top)
+    if args.json:
+        print(json.dumps([p.as_json() for p in predictions], indent=2))
+    else:
+        for prediction in predictions:
+            print(prediction.describe())
+    return 0
+
+
+def cmd_report(args) -> int:
+    from zoo.leaderboard import write_leaderboard
+
+    if not args.names:
+        print(write_leaderboard(args.out, args.benchmarks))
+        return 0
+    from zoo.run import refresh_report
+
+    registry = _registry()
+    done, code = _for_each(registry.select(args.names),
+                           lambda spec: refresh_report(spec.name, args.out, args.data_dir, registry), "reports")
+    for spec, result in done:
+        plots = len(result.report["plots"])
+        print(f"{spec.name}: {plots} plot{'s' * (plots != 1)}, {result.paths['report_md']}, "
+              f"{result.paths['report_html']}")
+    return code
+
+
+def cmd_bench(args) -> int:
+    from zoo import bench, files
+    from zoo.table import format_table
+
+    registry = _registry()
+    specs = _chosen(args, registry, "benchmark")
+    devices = bench.DEVICES if args.device == "all" else (args.device,)
+    results = bench.run_benchmarks(registry, [s.name for s in specs], devices, seconds=args.seconds,
+                                   data_dir=args.data_dir, progress=lambda line: print(line, file=sys.stderr))
+    headers, rows = bench.summary(results)
+    print(format_table(headers, rows))
+    for device, peak in sorted({(r["device"], r["matmul_peak_gflops"]) for r in results if r.get("matmul_peak_gflops")}):
+        print(f"{device} dense float32 matmul peak measured in this run: {peak:,.1f} GFLOP/s")
+    if args.json:
+        files.write_json(args.json, {"results": results, "versions": bench.environment.versions()})
     return 0

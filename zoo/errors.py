@@ -5,6 +5,10 @@ class ZooError(Exception):
     """Base class: the CLI prints these as one line and exits non-zero."""
 
 
+class ZooWarning(UserWarning):
+    """Something a user should know that does not stop the command; the CLI prints it as one line."""
+
+
 class UnknownNameError(ZooError, KeyError):
     """A model, dataset or plugin name that nobody registered."""
 

@@ -30,10 +30,18 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file private (0600); give it the mode any other new file would have.
+        tmp_path.chmod(0o666 & ~_umask())
         os.replace(tmp_path, dest)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(dest: str | Path, data: bytes) -> None:
@@ -64,6 +72,14 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def check_writable(folder: str | Path) -> None:
+    """Raise OSError now if files cannot be created in ``folder`` (made if missing), before hours of work."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 def _previous(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.previous")
 
@@ -91,6 +107,7 @@ def staged_folder(dest: str | Path, *, copy_existing: bool = False) -> Iterator[
     dest.parent.mkdir(parents=True, exist_ok=True)
     recover(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private (0700), unlike any other new folder
     try:
         if copy_existing and dest.is_dir():
             shutil.copytree(dest, tmp, dirs_exist_ok=True)

@@ -18,14 +18,14 @@ from importlib import metadata
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import InvalidSpecError, PluginConflictError, did_you_mean
+from zoo.errors import InvalidSpecError, PluginConflictError, ZooWarning, did_you_mean
 from zoo.registry import PluginInfo, Registry
 from zoo.specs import DatasetSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "zoo"
 
 
-class PluginWarning(UserWarning):
+class PluginWarning(ZooWarning):
     """A plugin failed to load or register; the others still loaded."""
 
 

@@ -40,7 +40,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
             "params": int(trained.model.count_params()),
             "epochs": settings.epochs, "batch_size": settings.batch_size,
             "steps_per_epoch": settings.steps_per_epoch, "seed": settings.seed,
-            "train_samples": trained.train_samples,
+            "train_samples": trained.train_samples, "resumed_from_epoch": trained.resumed_from_epoch,
             "train_seconds": trained.train_seconds, "wall_seconds": trained.wall_seconds,
             "train_samples_per_sec": trained.samples_per_sec,
             "optimizer": spec.compile.optimizer, "loss": spec.compile.loss,
@@ -58,25 +58,31 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name == "zoo" else None,
     }
-    return _finite(report)
+    return finite(report)
 
 
-def _finite(value: Any) -> Any:
-    """The report with NaN and infinities as None, so it stays valid JSON."""
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (at any depth) as None, so it stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
 def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` into ``folder``, each atomically."""
+    """Write ``report.json`` and ``report.md`` into ``folder``, each atomically, and ``report.html`` beside them.
+
+    The HTML copy is written here so that every path that rewrites the report keeps it in step.
+    """
+    from zoo.webpage import write_report_html
+
     json_path, md_path = folder / "report.json", folder / "report.md"
     files.write_json(json_path, report)
     files.write_text(md_path, render_markdown(report))
+    write_report_html(md_path)
     return json_path, md_path
 
 
@@ -98,7 +104,7 @@ def format_metric(metric: str, value: float | None) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown: result beside the tutorial's, then training, classes, history, provenance."""
+    """The report as Markdown: result beside the tutorial's, plots, then training, classes, history, provenance."""
     measured, reference, training, env = (report["measured"], report["reference"], report["training"],
                                           report["environment"])
     lines = [f"# {report['model']}", "", report["description"], "",
@@ -114,9 +120,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Tutorial: {reference['note']}" if reference["note"] else ""]
     for name, scores in report["test_variants"].items():
         lines.append(f"On the **{name}** test set: " + ", ".join(f"{k} {format_metric(k, v)}" for k, v in scores.items()))
+    lines += _plots(report.get("plots") or {})
     lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in training.items()]
-    lines += _per_class(report) + _history(report["history"])
+    lines += _per_class(report) + _history(report["history"]) + _onnx(report.get("onnx"))
     lines += ["", "## Provenance", "", "| | |", "|---|---|",
               f"| device | {env['device']['kind']}: {env['device']['name']} |", f"| Keras backend | {env['backend']} |",
               f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
@@ -160,3 +167,39 @@ def _history(history: dict[str, list[float]]) -> list[str]:
         cells = [f"{history[k][epoch]:.4f}" if history[k][epoch] is not None else "NaN" for k in keys]
         lines.append(f"| {epoch + 1} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _plots(plots: dict[str, str]) -> list[str]:
+    """The run's figures ({kind: path relative to report.md}), embedded under the numbers."""
+    if not plots:
+        return []
+    lines = ["", "## Plots"]
+    for kind, path in plots.items():
+        lines += ["", f"![{kind.replace('_', ' ')}]({path})"]
+    return lines
+
+
+def _onnx(facts: dict[str, Any] | None) -> list[str]:
+    """The ONNX export: its file, names, and how closely onnxruntime matched Keras."""
+    if not facts:
+        return []
+    if "skipped" in facts:
+        return ["", "## ONNX export", "", facts["skipped"]]
+    check, inp, out = facts["validation"], facts["input"], facts["output"]
+    classes = ("" if check["class_mismatches"] is None else
+               f"; predicted class agrees on {check['samples'] - check['class_mismatches']:,} of {check['samples']:,}")
+    lines = ["", "## ONNX export", "", "| | |", "|---|---|",
+             f"| file | `{facts['file']}`, {facts['bytes']:,} bytes, sha256 `{facts['sha256']}` |",
+             f"| opset | {facts['opset']} (IR version {facts['ir_version']}); {facts['exported_with']} |",
+             f"| input | `{inp['name']}` float32 {_dims(inp['shape'])}, {inp['layout']}; "
+             f"preprocessing: {inp['preprocessing']} |",
+             f"| output | `{out['name']}` {_dims(out['shape'])} ({out['kind']}) |",
+             f"| validation | onnxruntime vs Keras on {check['note']}: max abs difference {check['max_abs_diff']:.3g}, "
+             f"scaled {check['max_scaled_diff']:.3g} (tolerance {check['tolerance']:g}){classes} |",
+             f"| test vectors | `{facts['test_data_set']['folder']}/`: {len(facts['test_data_set']['test_indices'])} "
+             f"test samples and Keras' outputs |"]
+    return lines
+
+
+def _dims(shape: list[int | None]) -> str:
+    return " × ".join("batch" if d is None else str(d) for d in shape)

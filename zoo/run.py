@@ -5,20 +5,25 @@ The CLI's ``zoo run``, the benchmarks and the tests all come through here.
 
 from __future__ import annotations
 
+import datetime
+import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from zoo import files
-from zoo.errors import ZooError
+from zoo import environment, files
+from zoo.errors import TrainingError, ZooError, ZooWarning
 from zoo.datasets import load_dataset
 from zoo.evaluate import Evaluation, evaluate
+from zoo.export import export_onnx, update_manifest
+from zoo.plots import write_plots
 from zoo.plugins import load_registry
 from zoo.prepare import Prepared, prepare
 from zoo.registry import Registry
-from zoo.report import build_report, read_report, write_report
+from zoo.report import build_report, finite, read_report, write_report
 from zoo.specs import DatasetSpec, ModelSpec, Splits
 from zoo.train import TrainResult, TrainSettings, train
 
@@ -36,6 +41,7 @@ class RunOptions:
     data_dir: str | Path | None = None
     out: Path = DEFAULT_OUT
     verbose: str | int = "auto"
+    resume: bool = False  # continue an interrupted run of the entry from its last finished epoch
 
 
 @dataclass
@@ -59,31 +65,94 @@ class Run:
 
 
 def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry | None = None) -> Run:
-    """Train and evaluate the model ``name``, then save ``model.keras`` and its report under ``options.out``."""
+    """Train and evaluate the model ``name``, then save ``model.keras``, its validated ONNX export and its
+    report under ``options.out``, and record the export in ``options.out/manifest.json``."""
     registry = registry or load_registry()
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
+    folder = Path(options.out) / spec.name
+    _writable(folder)
+    backup = resume_folder(folder, options.resume)
     splits = load_dataset(dataset, options.data_dir)
     data = prepare(spec, dataset, splits)
     settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed)
-    trained = train(spec, data, settings, device=options.device, verbose=options.verbose)
+    try:
+        trained = train(spec, data, settings, device=options.device, verbose=options.verbose, backup_dir=backup)
+    except TrainingError as exc:
+        raise TrainingError(f"{exc} (details: {write_failure(folder, spec, exc)})") from exc
     evaluation = evaluate(spec, dataset, trained.model, data)
     report = build_report(spec, dataset, splits, trained, evaluation, plugin=registry.owner(spec))
-    folder = Path(options.out) / spec.name
     result = Run(spec, dataset, splits, data, trained.model, evaluation, report, folder, trained)
     # Everything is written into a staging folder that replaces the entry's folder only when
     # complete: an interrupted or failed run leaves the previous export as it was.
-    with files.staged_folder(folder) as staging:
-        written = write_artifacts(result, staging)
+    try:
+        with files.staged_folder(folder) as staging:
+            written = write_artifacts(result, staging)
+    except OSError as exc:
+        raise ZooError(f"cannot write the export of {spec.name} to {folder}: {exc.strerror or exc}; nothing there "
+                       "was changed. Free some disk space or choose another --out") from exc
     result.paths = {key: folder / name for key, name in written.items()}
+    update_manifest(folder, result.report)
     return result
+
+
+def _writable(folder: Path) -> None:
+    try:
+        files.check_writable(folder.parent)
+    except OSError as exc:
+        raise ZooError(f"cannot write to {folder.parent}: {exc.strerror or exc}; choose another --out") from exc
+
+
+def resume_folder(folder: Path, resume: bool) -> Path:
+    """Where training of ``folder``'s entry keeps its per-epoch backup, made ready for a fresh or resumed run.
+
+    Without ``resume`` a backup left by an interrupted run is discarded (with a warning); with it,
+    the backup must exist.
+    """
+    backup = folder.with_name(f".{folder.name}.resume")
+    if resume and not backup.is_dir():
+        raise ZooError(f"--resume: no interrupted run of {folder.name} in {folder.parent} to resume; "
+                       "run it without --resume")
+    if not resume and backup.exists():
+        warnings.warn(ZooWarning(f"discarding the backup of an interrupted run of {folder.name}; "
+                                 "pass --resume to continue it instead"), stacklevel=2)
+        shutil.rmtree(backup)
+    return backup
+
+
+def write_failure(folder: Path, spec: ModelSpec, error: TrainingError) -> Path:
+    """Record a failed training run in ``folder/failed-run.json``, leaving any earlier export untouched."""
+    result = getattr(error, "result", None)
+    path = folder / "failed-run.json"
+    files.write_json(path, finite({
+        "schema": "zoo.failure/1", "model": spec.name, "error": str(error),
+        "history": result.history if result else {},
+        "settings": vars(result.settings) if result else {},
+        "backend": environment.backend(), "versions": environment.versions(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }))
+    return path
 
 
 def write_artifacts(result: Run, folder: Path) -> dict[str, str]:
     """Write every file of a run into ``folder``; returns {kind: file name}."""
     written = {"model": save_model(result.model, folder / "model.keras").name}
+    # Validated before anything is written; its facts go into the report written next.
+    written.update(export_onnx(result, folder))
+    written.update(write_report_files(result, folder))
+    return written
+
+
+def write_report_files(result: Run, folder: Path) -> dict[str, str]:
+    """Draw the run's plots into ``folder/plots``, then write report.json, report.md and report.html (``write_report``).
+
+    The plots come first so the report can list them (``report["plots"]``: kind -> relative path).
+    """
+    result.report["plots"] = write_plots(result, folder / "plots")
+    written = {f"plot_{kind}": path for kind, path in result.report["plots"].items()}
     json_path, md_path = write_report(result.report, folder)
     written["report_json"], written["report_md"] = json_path.name, md_path.name
+    written["report_html"] = md_path.with_suffix(".html").name  # write_report writes it too
     return written
 
 
@@ -115,3 +184,17 @@ def load_run(name: str, out: str | Path = DEFAULT_OUT, data_dir: str | Path | No
     splits = load_dataset(dataset, data_dir)
     data = prepare(spec, dataset, splits)
     return Run(spec, dataset, splits, data, model, evaluate(spec, dataset, model, data), report, folder)
+
+
+def refresh_report(name: str, out: str | Path = DEFAULT_OUT, data_dir: str | Path | None = None,
+                   registry: Registry | None = None) -> Run:
+    """Draw an earlier run's plots again and rewrite its report files; its model and exports stay as they are.
+
+    The measured numbers stay those of the run: the report is rewritten, not re-measured.
+    """
+    result = load_run(name, out, data_dir, registry)
+    with files.staged_folder(result.folder, copy_existing=True) as staging:
+        shutil.rmtree(staging / "plots", ignore_errors=True)  # a figure that no longer applies must not linger
+        written = write_report_files(result, staging)
+    result.paths = {key: result.folder / path for key, path in written.items()}
+    return result

@@ -1,0 +1,72 @@
+"""The benchmark suite's parametrization (from the registry) and its closing table.
+
+Every registered entry, a third-party plugin's included, is benchmarked with no edits here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from zoo import bench
+from zoo.table import format_table
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+RESULTS: list[dict] = []
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("zoo", "zoo benchmarks")
+    group.addoption("--zoo-models", default="*", help="fnmatch pattern of the entries to benchmark (default: all)")
+    group.addoption("--zoo-devices", default="cpu,gpu", help="devices to benchmark (default: cpu,gpu)")
+    group.addoption("--zoo-seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
+
+
+def _models(config) -> list[str]:
+    from zoo.plugins import load_registry
+
+    return [spec.name for spec in load_registry().list_models(config.getoption("--zoo-models"))]
+
+
+def pytest_generate_tests(metafunc):
+    devices = metafunc.config.getoption("--zoo-devices").split(",")
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case", bench.cases(_models(metafunc.config), devices), ids=lambda c: c.id)
+    if "overhead_case" in metafunc.fixturenames:
+        found = [bench.Case(m, "train", d) for m in _models(metafunc.config) for d in devices]
+        metafunc.parametrize("overhead_case", found, ids=lambda c: f"{c.model}-{c.device}")
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from zoo.plugins import load_registry
+
+    return load_registry()
+
+
+@pytest.fixture(scope="session")
+def matmul_peak():
+    """The device's measured matmul peak, once per device per session (None where there is no such device)."""
+    peaks: dict[str, float | None] = {}
+
+    def peak(kind: str) -> float | None:
+        if kind not in peaks:
+            try:
+                peaks[kind] = bench.matmul_peak_gflops(kind)
+            except bench.Skip:
+                peaks[kind] = None
+        return peaks[kind]
+
+    return peak
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    headers, rows = bench.summary(RESULTS)
+    terminalreporter.section("zoo throughput (samples/s; ratios are per entry)")
+    terminalreporter.write_line(format_table(headers, rows))
+    peaks = sorted({(r["device"], r["matmul_peak_gflops"]) for r in RESULTS if r.get("matmul_peak_gflops")})
+    for device, peak in peaks:
+        terminalreporter.write_line(f"{device} dense float32 matmul peak measured in this run: {peak:,.1f} GFLOP/s")

@@ -1,0 +1,334 @@
+"""Throughput of every entry: training steps, Keras inference and ONNX Runtime inference, on CPU and GPU.
+
+The pytest-benchmark suite in ``benchmarks/`` times these workloads with pytest-benchmark;
+``zoo bench`` times the same workloads with ``measure``. Both turn timings into the same
+figures, named as timm's benchmark names them (``train_samples_per_sec``,
+``infer_samples_per_sec``, ``step_time_ms``, ``batch_size``, ``param_count``, ``gmacs``).
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from zoo import environment
+from zoo.datasets import load_dataset
+from zoo.devices import Device, gpu_names
+from zoo.errors import DataError
+from zoo.flops import forward_flops, forward_macs, training_flops
+from zoo.prepare import Prepared, prepare
+from zoo.registry import Registry
+from zoo.specs import DatasetSpec, ModelSpec, Splits
+from zoo.train import TrainSettings, compile_model, fit_model
+
+DEVICES = ("cpu", "gpu")
+# "train": zoo's training path; "train_plain": a plain Keras script fitting the same model on the same
+# arrays, timed round for round against "train" by `overhead` to give zoo's cost as a ratio.
+TRAIN_MODES = ("train", "train_plain")
+INFER_MODES = ("infer_keras", "infer_onnx")
+CASE_MODES = ("train", "infer_keras", "infer_onnx")
+INFER_BATCHES = (1, 256)
+TRAIN_STEPS = 100  # optimizer steps in one timed training round
+
+
+class Skip(Exception):
+    """A case that cannot run here; the message says why (e.g. no GPU)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: an entry, a mode, a device and (for inference) a batch size."""
+
+    model: str
+    mode: str
+    device: str
+    batch_size: int | None = None  # None: the entry's own training batch size
+
+    @property
+    def id(self) -> str:
+        """A test id such as ``mnist_cnn-infer_onnx-cpu-b256``."""
+        return "-".join([self.model, self.mode, self.device] + ([f"b{self.batch_size}"] if self.batch_size else []))
+
+
+def cases(models: Sequence[str], devices: Sequence[str] = DEVICES, modes: Sequence[str] = CASE_MODES) -> list[Case]:
+    """Every case for ``models`` on ``devices``: training, then inference at batch 1 and 256."""
+    found = []
+    for model in models:
+        for device in devices:
+            found += [Case(model, "train", device)] if "train" in modes else []
+            found += [Case(model, mode, device, b) for mode in INFER_MODES if mode in modes for b in INFER_BATCHES]
+    return found
+
+
+@dataclass
+class Workload:
+    """One timed round of a case, ready to run, and how much work a round is."""
+
+    case: Case
+    run: Callable[[], object]  # returns only when the device has finished the round
+    samples: int  # samples one round processes
+    steps: int  # batches one round processes
+    batch_size: int
+    flops_per_sample: int
+    macs_per_sample: int
+    param_count: int
+    device: Device
+    notes: dict = field(default_factory=dict)
+
+
+def backend_label() -> str:
+    """The backend as a user names it: TensorFlow, JAX or PyTorch."""
+    return {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}.get(environment.backend(),
+                                                                             environment.backend())
+
+
+def bench_device(kind: str) -> Device:
+    """The device for a case; a GPU case with no GPU raises Skip with the reason."""
+    if kind == "cpu":
+        return Device("cpu", "cpu:0", environment.cpu_name())
+    gpus = gpu_names()
+    if not gpus:
+        raise Skip(f"no GPU visible to {backend_label()}")
+    return Device("gpu", "gpu:0", gpus[0])
+
+
+def bench_data(spec: ModelSpec, dataset: DatasetSpec, data_dir: str | None) -> Prepared:
+    """The entry's prepared data: the real dataset where it can be loaded, else random data of its shape."""
+    return prepare(spec, dataset, _splits(dataset, data_dir))
+
+
+@functools.lru_cache(maxsize=4)
+def _splits(dataset: DatasetSpec, data_dir: str | None) -> Splits:
+    # Cached by dataset: loading MNIST once serves every case of every MNIST entry.
+    try:
+        return load_dataset(dataset, data_dir)
+    except DataError:
+        return _random_like(dataset)
+
+
+def _random_like(dataset: DatasetSpec) -> Splits:
+    # Throughput does not depend on pixel values; MNIST-shaped noise keeps the benchmark runnable offline.
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(2048, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, max(len(dataset.class_names), 1), size=2048)
+    return Splits(x[:1536], y[:1536], x[1536:], y[1536:], origin="random (dataset not available)")
+
+
+def _rows(x: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of ``x``, repeating it when it is shorter (Iris has 112 training rows)."""
+    return np.resize(x, (n, *x.shape[1:])) if len(x) < n else x[:n]
+
+
+def prepare_workload(case: Case, registry: Registry, *, data_dir: str | Path | None = None,
+                     steps: int = TRAIN_STEPS, work_dir: Path | None = None) -> Workload:
+    """Build the model and data of ``case`` on its device, warmed up and ready to time; Skip if impossible."""
+    spec = registry.model(case.model)
+    dataset = registry.dataset(spec.dataset)
+    device = bench_device(case.device)
+    data = bench_data(spec, dataset, str(data_dir) if data_dir else None)
+    keras.utils.set_random_seed(0)
+    with keras.device(device.keras_name):
+        model = compile_model(spec)
+        if case.mode in TRAIN_MODES:
+            workload = _training(case, spec, model, data, device, steps)
+        elif case.mode == "infer_keras":
+            workload = _keras_inference(case, model, data, device)
+        else:
+            from zoo.bench_onnx import onnx_inference
+
+            workload = onnx_inference(case, spec, dataset, model, data, device, work_dir)
+    workload.run()  # warm-up: tracing, compilation, allocation
+    return workload
+
+
+def _training(case: Case, spec: ModelSpec, model: keras.Model, data: Prepared, device: Device,
+              steps: int) -> Workload:
+    batch = spec.fit.batch_size
+    n = steps * batch
+    x, y = _rows(data.x_train, n), _rows(data.y_train, n)
+    if case.mode == "train":
+        # zoo's path: the same fit call and callbacks as `zoo run` (repeated batches where the entry uses them).
+        settings = TrainSettings(1, batch, steps if spec.fit.steps_per_epoch else None, validate=False)
+        subset = Prepared(x, y, data.x_test, data.y_test, data.truth)
+
+        def run():
+            with keras.device(device.keras_name):
+                return fit_model(model, subset, settings, verbose=0)
+    else:
+        def run():
+            with keras.device(device.keras_name):
+                return model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0)
+    return Workload(case, run, n, steps, batch, training_flops(model), forward_macs(model),
+                    model.count_params(), device)
+
+
+def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Device) -> Workload:
+    x = np.ascontiguousarray(_rows(data.x_test, case.batch_size))
+
+    def run():
+        with keras.device(device.keras_name):
+            return model.predict_on_batch(x)  # a numpy array: the device has finished
+
+    return Workload(case, run, case.batch_size, 1, case.batch_size, forward_flops(model), forward_macs(model),
+                    model.count_params(), device)
+
+
+def plan_rounds(workload: Workload, seconds: float, lo: int = 1, hi: int = 1000) -> int:
+    """How many rounds fit in ``seconds``, from the time of one round, within [lo, hi]."""
+    start = time.perf_counter()
+    workload.run()
+    once = max(time.perf_counter() - start, 1e-6)
+    return max(lo, min(hi, int(seconds / once)))
+
+
+def measure(workload: Workload, rounds: int) -> list[float]:
+    """Seconds of each of ``rounds`` timed rounds (the workload was warmed up when prepared)."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        workload.run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def overhead(zoo: Workload, plain: Workload, rounds: int) -> dict:
+    """zoo's training path against a plain Keras script fitting the same model on the same arrays.
+
+    Rounds alternate, so drift in the machine's speed falls on both alike, and the ratio compares
+    each side's fastest round: on a shared machine other work only ever adds time, so the fastest
+    round is the best estimate of what the code itself costs. ``overhead_ratio`` > 1: zoo is slower.
+    """
+    zoo_times, plain_times = [], []
+    for _ in range(rounds):
+        zoo_times += measure(zoo, 1)
+        plain_times += measure(plain, 1)
+    return {"model": zoo.case.model, "mode": "overhead", "device": zoo.case.device,
+            "device_name": zoo.device.name, "backend": environment.backend(), "batch_size": zoo.batch_size,
+            "param_count": zoo.param_count, "gmacs": zoo.macs_per_sample / 1e9, "rounds": rounds,
+            "zoo_train_samples_per_sec": zoo.samples / min(zoo_times),
+            "plain_train_samples_per_sec": plain.samples / min(plain_times),
+            "zoo_median_seconds": statistics.median(zoo_times), "plain_median_seconds": statistics.median(plain_times),
+            "overhead_ratio": min(zoo_times) / min(plain_times)}
+
+
+def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | None = None) -> dict:
+    """The figures of a case from its round times (the median round, robust to a stray slow one)."""
+    case = workload.case
+    median = statistics.median(seconds)
+    per_sec = workload.samples / median
+    gflops = workload.flops_per_sample * per_sec / 1e9
+    key = "train_samples_per_sec" if case.mode in TRAIN_MODES else "infer_samples_per_sec"
+    return {
+        "model": case.model, "mode": case.mode, "device": case.device, "device_name": workload.device.name,
+        "backend": environment.backend(), key: per_sec, "samples_per_sec": per_sec,
+        "step_time_ms": median / workload.steps * 1000, "batch_size": workload.batch_size,
+        "param_count": workload.param_count, "gmacs": workload.macs_per_sample / 1e9,
+        "gflops_per_sec": gflops, "matmul_peak_gflops": peak_gflops,
+        "pct_of_matmul_peak": 100 * gflops / peak_gflops if peak_gflops else None,
+        "rounds": len(seconds), **workload.notes,
+    }
+
+
+def matmul_peak_gflops(kind: str, n: int | None = None, repeats: int = 10) -> float:
+    """The device's dense float32 matmul rate in GFLOP/s, measured now with keras.ops (the ceiling a
+    model's achieved rate is compared with)."""
+    device = bench_device(kind)
+    n = n or (1024 if kind == "cpu" else 8192)
+    with keras.device(device.keras_name):
+        a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+        b = keras.ops.convert_to_tensor(np.random.default_rng(1).standard_normal((n, n), dtype=np.float32))
+        keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.matmul(a, b)))  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            c = keras.ops.matmul(a, b)
+        keras.ops.convert_to_numpy(keras.ops.sum(c))  # waits for the device
+        seconds = time.perf_counter() - start
+    return 2 * n ** 3 * repeats / seconds / 1e9
+
+
+def run_benchmarks(registry: Registry, models: Sequence[str], devices: Sequence[str] = DEVICES, *,
+                   seconds: float = 2.0, data_dir: str | Path | None = None,
+                   progress: Callable[[str], None] = print) -> list[dict]:
+    """Every case of ``models`` on ``devices`` plus the training-overhead comparison, timed with ``measure``
+    (what ``zoo bench`` runs); skipped cases are reported through ``progress`` with their reason."""
+    results, skipped = [], set()
+    peaks = {}
+    for case in cases(models, devices) + [Case(m, "overhead", d) for m in models for d in devices]:
+        try:
+            if case.device not in peaks:
+                peaks[case.device] = matmul_peak_gflops(case.device)
+            results.append(_run_case(case, registry, seconds, data_dir, peaks[case.device]))
+        except Skip as reason:
+            if (case.device, str(reason)) not in skipped:
+                progress(f"{case.id}: skipped: {reason}" + (" (and every other case there)" if case.device == "gpu" else ""))
+            skipped.add((case.device, str(reason)))
+    return results
+
+
+def overhead_rounds(zoo: Workload, seconds: float) -> int:
+    """Rounds for each side of the overhead comparison: half the time budget each, at least 5."""
+    return max(5, plan_rounds(zoo, seconds) // 2)
+
+
+def _run_case(case: Case, registry: Registry, seconds: float, data_dir, peak: float) -> dict:
+    if case.mode == "overhead":
+        zoo = prepare_workload(Case(case.model, "train", case.device), registry, data_dir=data_dir)
+        plain = prepare_workload(Case(case.model, "train_plain", case.device), registry, data_dir=data_dir)
+        return overhead(zoo, plain, overhead_rounds(zoo, seconds))
+    workload = prepare_workload(case, registry, data_dir=data_dir)
+    return figures(workload, measure(workload, plan_rounds(workload, seconds, lo=3)), peak)
+
+
+def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """One row per entry: training on CPU and GPU, the speedup, ONNX vs Keras inference, % of matmul peak,
+    and zoo's training overhead over a plain Keras script."""
+    by_model: dict[str, dict[tuple, dict]] = {}
+    for r in results:
+        by_model.setdefault(r["model"], {})[(r["mode"], r["device"], r["batch_size"] if r["mode"] in INFER_MODES
+                                             else None)] = r
+    headers = ["model", "params", "MACs", "train cpu/s", "train gpu/s", "gpu/cpu", "keras b1/s", "onnx b1/s",
+               "onnx/keras b1", "keras b256/s", "onnx b256/s", "onnx/keras b256", "% peak cpu", "zoo/plain"]
+    rows = []
+    for model, got in sorted(by_model.items()):
+        def rate(mode, device="cpu", batch=None):
+            r = got.get((mode, device, batch))
+            return r["samples_per_sec"] if r else None
+
+        cpu, gpu = rate("train"), rate("train", "gpu")
+        ratio = got.get(("overhead", "cpu", None), {}).get("overhead_ratio")
+        any_row = next(iter(got.values()))
+        rows.append([model, f"{any_row['param_count']:,}", _si(any_row["gmacs"] * 1e9),
+                     _num(cpu), _num(gpu), _ratio(gpu, cpu),
+                     _num(rate("infer_keras", batch=1)), _num(rate("infer_onnx", batch=1)),
+                     _ratio(rate("infer_onnx", batch=1), rate("infer_keras", batch=1)),
+                     _num(rate("infer_keras", batch=256)), _num(rate("infer_onnx", batch=256)),
+                     _ratio(rate("infer_onnx", batch=256), rate("infer_keras", batch=256)),
+                     _pct(got.get(("train", "cpu", None))), "—" if ratio is None else f"{ratio:.2f}×"])
+    return headers, rows
+
+
+def _si(value: float) -> str:
+    """``3.02M``, ``7.84k``, ``170``: a count with an SI prefix."""
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.3g}{prefix}"
+    return f"{value:.3g}"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "—" if not a or not b else f"{a / b:.2f}×"
+
+
+def _pct(result: dict | None) -> str:
+    return "—" if not result or result.get("pct_of_matmul_peak") is None else f"{result['pct_of_matmul_peak']:.2g}%"

@@ -1,0 +1,64 @@
+"""Ctrl-C and SIGTERM during training: stop at the next batch boundary, then unwind.
+
+An exception raised from a signal handler at an arbitrary point inside TensorFlow's training loop
+can leave its runtime in a state that crashes the process. While training, zoo's handler only
+records the signal; a callback asks Keras to stop after the current batch, and training raises
+once ``fit`` has returned. A second signal, or one outside training, raises at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that cleanup runs as for Ctrl-C."""
+
+
+_state = {"deferring": False, "pending": None}
+
+
+def _raise(signum: int) -> None:
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def handle(signum, frame) -> None:
+    """The signal handler the CLI installs for SIGINT and SIGTERM."""
+    if _state["deferring"] and _state["pending"] is None:
+        _state["pending"] = signum
+        return
+    _raise(signum)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """Install ``handle`` for SIGINT and SIGTERM (main thread only), restoring the old handlers after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within this block a signal is recorded, not raised; it is raised when the block ends."""
+    _state["deferring"], _state["pending"] = True, None
+    try:
+        yield
+    finally:
+        pending, _state["deferring"], _state["pending"] = _state["pending"], False, None
+        if pending is not None:
+            _raise(pending)
+
+
+def pending() -> bool:
+    """Whether a signal is waiting to be raised at the end of training."""
+    return _state["pending"] is not None
