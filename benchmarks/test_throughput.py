@@ -27,7 +27,7 @@ def test_throughput(case, benchmark, registry, matmul_peak, tmp_path, request):
     if benchmark.disabled:
         times = bench.measure(workload, 1)
     else:
-        rounds = bench.plan_rounds(workload, request.config.getoption("--zoo-seconds"), lo=3)
+        rounds = bench.plan_rounds(workload, request.config.getoption("--zoo-seconds"))
         benchmark.pedantic(workload.run, rounds=rounds, iterations=1)
         times = benchmark.stats.stats.data
     result = bench.figures(workload, times, matmul_peak(case.device))

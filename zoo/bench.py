@@ -36,6 +36,7 @@ INFER_MODES = ("infer_keras", "infer_onnx")
 CASE_MODES = ("train", "infer_keras", "infer_onnx")
 INFER_BATCHES = (1, 256)
 TRAIN_STEPS = 100  # optimizer steps in one timed training round
+WARM_STEPS = 10  # steps of each round left out of its steady-state time (iterator start-up, first batches)
 
 
 class Skip(Exception):
@@ -81,6 +82,10 @@ class Workload:
     param_count: int
     device: Device
     notes: dict = field(default_factory=dict)
+    # Training rounds also time their steady state: from the end of batch WARM_STEPS to the end of the
+    # round, leaving out the fixed cost of starting a fit call, which would otherwise weigh on small models.
+    steady_steps: int = 0
+    steady_seconds: list[float] = field(default_factory=list)
 
 
 def backend_label() -> str:
@@ -153,20 +158,40 @@ def _training(case: Case, spec: ModelSpec, model: keras.Model, data: Prepared, d
     batch = spec.fit.batch_size
     n = steps * batch
     x, y = _rows(data.x_train, n), _rows(data.y_train, n)
+    clock = SteadyClock(WARM_STEPS)
     if case.mode == "train":
-        # zoo's path: the same fit call and callbacks as `zoo run` (repeated batches where the entry uses them).
+        # zoo's path: the same fit call and callbacks as `zoo run` (repeated batches where the entry uses them),
+        # without the per-epoch backup, which `zoo run` writes between epochs, not steps.
         settings = TrainSettings(1, batch, steps if spec.fit.steps_per_epoch else None, validate=False)
         subset = Prepared(x, y, data.x_test, data.y_test, data.truth)
 
-        def run():
-            with keras.device(device.keras_name):
-                return fit_model(model, subset, settings, verbose=0)
+        def fit():
+            return fit_model(model, subset, settings, verbose=0, callbacks=[clock])
     else:
-        def run():
-            with keras.device(device.keras_name):
-                return model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0)
-    return Workload(case, run, n, steps, batch, training_flops(model), forward_macs(model),
-                    model.count_params(), device)
+        def fit():
+            return model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0, callbacks=[clock])
+    workload = Workload(case, lambda: None, n, steps, batch, training_flops(model), forward_macs(model),
+                        model.count_params(), device, steady_steps=steps - WARM_STEPS)
+
+    def run():
+        with keras.device(device.keras_name):
+            fit()  # returns once the device has finished: Keras reads the epoch's metrics
+        workload.steady_seconds.append(time.perf_counter() - clock.start)
+
+    workload.run = run
+    return workload
+
+
+class SteadyClock(keras.callbacks.Callback):
+    """Notes the time at the end of batch ``skip`` of a fit call: the start of its steady state."""
+
+    def __init__(self, skip: int):
+        super().__init__()
+        self.skip, self.start = skip, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.skip - 1:
+            self.start = time.perf_counter()
 
 
 def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Device) -> Workload:
@@ -180,8 +205,16 @@ def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Dev
                     model.count_params(), device)
 
 
-def plan_rounds(workload: Workload, seconds: float, lo: int = 1, hi: int = 1000) -> int:
-    """How many rounds fit in ``seconds``, from the time of one round, within [lo, hi]."""
+def min_rounds(case: Case) -> int:
+    """The fewest timed rounds a case gets: training rates on a small shared machine swing between
+    runs (TensorFlow sometimes keeps to one of two cores for a while), so they need more."""
+    return 7 if case.mode in TRAIN_MODES else 3
+
+
+def plan_rounds(workload: Workload, seconds: float, lo: int | None = None, hi: int = 1000) -> int:
+    """How many rounds fit in ``seconds``, from the time of one round, within [lo, hi]
+    (lo defaults to ``min_rounds``)."""
+    lo = min_rounds(workload.case) if lo is None else lo
     start = time.perf_counter()
     workload.run()
     once = max(time.perf_counter() - start, 1e-6)
@@ -219,16 +252,24 @@ def overhead(zoo: Workload, plain: Workload, rounds: int) -> dict:
 
 
 def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | None = None) -> dict:
-    """The figures of a case from its round times (the median round, robust to a stray slow one)."""
+    """The figures of a case from its round times (the median round, robust to a stray slow one).
+
+    Training rates are those of the steady state within each round (``Workload.steady_seconds``);
+    ``round_samples_per_sec`` is the whole round's, start-up included.
+    """
     case = workload.case
     median = statistics.median(seconds)
-    per_sec = workload.samples / median
+    per_sec, step_seconds = workload.samples / median, median / workload.steps
+    if workload.steady_seconds:  # training: the steady state of the same rounds
+        steady = statistics.median(workload.steady_seconds[-len(seconds):])
+        per_sec, step_seconds = workload.steady_steps * workload.batch_size / steady, steady / workload.steady_steps
     gflops = workload.flops_per_sample * per_sec / 1e9
     key = "train_samples_per_sec" if case.mode in TRAIN_MODES else "infer_samples_per_sec"
     return {
         "model": case.model, "mode": case.mode, "device": case.device, "device_name": workload.device.name,
         "backend": environment.backend(), key: per_sec, "samples_per_sec": per_sec,
-        "step_time_ms": median / workload.steps * 1000, "batch_size": workload.batch_size,
+        "round_samples_per_sec": workload.samples / median,
+        "step_time_ms": step_seconds * 1000, "batch_size": workload.batch_size,
         "param_count": workload.param_count, "gmacs": workload.macs_per_sample / 1e9,
         "gflops_per_sec": gflops, "matmul_peak_gflops": peak_gflops,
         "pct_of_matmul_peak": 100 * gflops / peak_gflops if peak_gflops else None,
@@ -236,21 +277,24 @@ def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | N
     }
 
 
-def matmul_peak_gflops(kind: str, n: int | None = None, repeats: int = 10) -> float:
-    """The device's dense float32 matmul rate in GFLOP/s, measured now with keras.ops (the ceiling a
-    model's achieved rate is compared with)."""
+def matmul_peak_gflops(kind: str, n: int | None = None, repeats: int = 5, trials: int = 5) -> float:
+    """The device's dense float32 matmul rate in GFLOP/s, measured now with keras.ops: the best of
+    ``trials`` timings (a peak is what the hardware can reach, and a shared machine only ever slows
+    a trial down), the ceiling a model's achieved rate is compared with."""
     device = bench_device(kind)
-    n = n or (1024 if kind == "cpu" else 8192)
+    n = n or (1536 if kind == "cpu" else 8192)
+    best = 0.0
     with keras.device(device.keras_name):
         a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
         b = keras.ops.convert_to_tensor(np.random.default_rng(1).standard_normal((n, n), dtype=np.float32))
         keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.matmul(a, b)))  # warm-up
-        start = time.perf_counter()
-        for _ in range(repeats):
-            c = keras.ops.matmul(a, b)
-        keras.ops.convert_to_numpy(keras.ops.sum(c))  # waits for the device
-        seconds = time.perf_counter() - start
-    return 2 * n ** 3 * repeats / seconds / 1e9
+        for _ in range(trials):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                c = keras.ops.matmul(a, b)
+            keras.ops.convert_to_numpy(keras.ops.sum(c))  # waits for the device
+            best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def run_benchmarks(registry: Registry, models: Sequence[str], devices: Sequence[str] = DEVICES, *,
@@ -273,8 +317,8 @@ def run_benchmarks(registry: Registry, models: Sequence[str], devices: Sequence[
 
 
 def overhead_rounds(zoo: Workload, seconds: float) -> int:
-    """Rounds for each side of the overhead comparison: half the time budget each, at least 5."""
-    return max(5, plan_rounds(zoo, seconds) // 2)
+    """Rounds for each side of the overhead comparison: half the time budget each, at least 7."""
+    return max(7, plan_rounds(zoo, seconds) // 2)
 
 
 def _run_case(case: Case, registry: Registry, seconds: float, data_dir, peak: float) -> dict:
@@ -283,7 +327,7 @@ def _run_case(case: Case, registry: Registry, seconds: float, data_dir, peak: fl
         plain = prepare_workload(Case(case.model, "train_plain", case.device), registry, data_dir=data_dir)
         return overhead(zoo, plain, overhead_rounds(zoo, seconds))
     workload = prepare_workload(case, registry, data_dir=data_dir)
-    return figures(workload, measure(workload, plan_rounds(workload, seconds, lo=3)), peak)
+    return figures(workload, measure(workload, plan_rounds(workload, seconds)), peak)
 
 
 def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
@@ -331,4 +375,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def _pct(result: dict | None) -> str:
-    return "—" if not result or result.get("pct_of_matmul_peak") is None else f"{result['pct_of_matmul_peak']:.2g}%"
+    if not result or result.get("pct_of_matmul_peak") is None:
+        return "—"
+    pct = result["pct_of_matmul_peak"]
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.2g}%"

@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is so that cleanup runs as for Ctrl-C."""
 
 
-_state = {"deferring": False, "pending": None}
+_state: dict = {"deferring": False, "pending": None, "stop": None}
 
 
 def _raise(signum: int) -> None:
@@ -29,8 +29,15 @@ def handle(signum, frame) -> None:
     """The signal handler the CLI installs for SIGINT and SIGTERM."""
     if _state["deferring"] and _state["pending"] is None:
         _state["pending"] = signum
+        if _state["stop"] is not None:
+            _state["stop"]()
         return
     _raise(signum)
+
+
+def on_signal(stop: Callable[[], None] | None) -> None:
+    """What to call when a signal arrives while deferred (e.g. ask Keras to stop); None for nothing."""
+    _state["stop"] = stop
 
 
 @contextlib.contextmanager

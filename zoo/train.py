@@ -87,11 +87,22 @@ class TrainingTimer(keras.callbacks.Callback):
 
 
 class StopWhenInterrupted(keras.callbacks.Callback):
-    """Asks Keras to stop after the current batch once Ctrl-C or SIGTERM is pending (``zoo.interrupts``)."""
+    """Lets a deferred Ctrl-C or SIGTERM (``zoo.interrupts``) stop ``fit`` after the current batch.
 
-    def on_train_batch_end(self, batch, logs=None):
-        if interrupts.pending():
-            self.model.stop_training = True
+    The signal handler sets ``model.stop_training`` through the function registered here, so no
+    per-batch hook runs (one would turn off Keras' asynchronous callback dispatch).
+    """
+
+    def on_train_begin(self, logs=None):
+        interrupts.on_signal(self._stop)
+        if interrupts.pending():  # arrived before fit started, which resets stop_training
+            self._stop()
+
+    def on_train_end(self, logs=None):
+        interrupts.on_signal(None)
+
+    def _stop(self):
+        self.model.stop_training = True
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -181,8 +192,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
         callbacks.append(EpochBackup(backup_dir, earlier))
     with keras.device(device.keras_name), interrupts.deferred():
         model = compile_model(spec)
-        result = fit_model(model, data, settings, verbose=verbose,
-                           callbacks=[StopWhenInterrupted(), *callbacks])
+        result = fit_model(model, data, settings, verbose=verbose, callbacks=callbacks)
     if backup_dir is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)  # training ran to its end: nothing to resume
     result.device = device
@@ -249,7 +259,8 @@ def fit_model(model: keras.Model, data: Prepared, settings: TrainSettings, *, ve
     validation = (data.x_test, data.y_test) if settings.validate else None
     start = time.perf_counter()
     history = model.fit(*inputs, epochs=settings.epochs, validation_data=validation, verbose=verbose,
-                        callbacks=[timer, StopOnNonFiniteLoss(), *(callbacks or [])], **fit_kwargs)
+                        callbacks=[timer, StopOnNonFiniteLoss(), StopWhenInterrupted(), *(callbacks or [])],
+                        **fit_kwargs)
     wall = time.perf_counter() - start
     epochs_done = len(history.history.get("loss", []))
     return TrainResult(model, settings, None, {k: [float(v) for v in vs] for k, vs in history.history.items()},

@@ -1,0 +1,87 @@
+"""The benchmark library: FLOP counts, the case grid, figures from timings, and `zoo bench`."""
+
+import json
+
+import pytest
+
+from zoo import bench
+from zoo.cli import main
+from zoo.devices import Device
+from zoo.flops import forward_flops, forward_macs, training_flops
+
+
+@pytest.mark.parametrize("name, macs", [
+    ("mnist_mlp", 784 * 512 + 512 * 10),
+    ("mnist_cnn", 28 * 28 * 25 * 16 + 14 * 14 * 25 * 16 * 32 + 1568 * 128 + 128 * 10),
+    ("iris_mlp", 4 * 10 + 10 * 10 + 10 * 3),
+    ("fashion_linear", 784 * 10),
+])
+def test_macs_counted_from_layers(registry, name, macs):
+    model = registry.model(name).build()
+    assert forward_macs(model) == macs
+    assert forward_flops(model) == 2 * macs and training_flops(model) == 6 * macs
+
+
+def test_case_grid_and_ids():
+    grid = bench.cases(["a", "b"], ("cpu", "gpu"))
+    assert len(grid) == 2 * 2 * (1 + 2 * 2)
+    assert bench.Case("mnist_cnn", "infer_onnx", "cpu", 256).id == "mnist_cnn-infer_onnx-cpu-b256"
+    assert bench.Case("iris_mlp", "train", "gpu").id == "iris_mlp-train-gpu"
+
+
+def fake_workload(mode: str, steady=None) -> bench.Workload:
+    return bench.Workload(bench.Case("m", mode, "cpu", None if mode == "train" else 256), lambda: None,
+                          samples=1000, steps=10, batch_size=100, flops_per_sample=2_000_000,
+                          macs_per_sample=1_000_000, param_count=7, device=Device("cpu", "cpu:0", "test cpu"),
+                          steady_steps=5 if steady else 0, steady_seconds=steady or [])
+
+
+def test_figures_from_timings():
+    infer = bench.figures(fake_workload("infer_keras"), [0.5, 0.1, 0.1], peak_gflops=10.0)
+    assert infer["infer_samples_per_sec"] == pytest.approx(10_000)  # the median round
+    assert infer["step_time_ms"] == pytest.approx(10.0)
+    assert infer["gflops_per_sec"] == pytest.approx(20.0) and infer["pct_of_matmul_peak"] == pytest.approx(200.0)
+    assert infer["gmacs"] == pytest.approx(0.001) and infer["param_count"] == 7
+    train = bench.figures(fake_workload("train", steady=[0.05, 0.05, 0.5]), [1.0, 1.0, 1.0])
+    assert train["train_samples_per_sec"] == pytest.approx(5 * 100 / 0.05)  # steady state, not the round
+    assert train["round_samples_per_sec"] == pytest.approx(1000)
+
+
+def test_summary_table():
+    results = [
+        {"model": "m", "mode": "train", "device": "cpu", "batch_size": 32, "samples_per_sec": 100.0,
+         "param_count": 10, "gmacs": 3e-6, "pct_of_matmul_peak": 1.234},
+        {"model": "m", "mode": "train", "device": "gpu", "batch_size": 32, "samples_per_sec": 450.0,
+         "param_count": 10, "gmacs": 3e-6},
+        {"model": "m", "mode": "infer_keras", "device": "cpu", "batch_size": 256, "samples_per_sec": 1000.0,
+         "param_count": 10, "gmacs": 3e-6},
+        {"model": "m", "mode": "infer_onnx", "device": "cpu", "batch_size": 256, "samples_per_sec": 3000.0,
+         "param_count": 10, "gmacs": 3e-6},
+        {"model": "m", "mode": "overhead", "device": "cpu", "batch_size": 32, "overhead_ratio": 1.04,
+         "param_count": 10, "gmacs": 3e-6},
+    ]
+    headers, rows = bench.summary(results)
+    row = dict(zip(headers, rows[0]))
+    assert row["gpu/cpu"] == "4.50×" and row["onnx/keras b256"] == "3.00×" and row["zoo/plain"] == "1.04×"
+    assert row["MACs"] == "3k" and row["% peak cpu"] == "1.2%" and row["onnx b1/s"] == "—"
+
+
+def test_gpu_cases_skip_with_the_reason():
+    if bench.gpu_names():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(bench.Skip, match=f"no GPU visible to {bench.backend_label()}"):
+        bench.bench_device("gpu")
+
+
+def test_zoo_bench_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "fn_abs", "--device", "all", "--seconds", "0.05", "--json", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0
+    assert "fn_abs" in stdout and "zoo/plain" in stdout and "matmul peak measured in this run" in stdout
+    if not bench.gpu_names():
+        assert "fn_abs-train-gpu: skipped: no GPU visible to" in stderr
+    results = json.loads(out.read_text())["results"]
+    modes = {(r["mode"], r.get("batch_size")) for r in results}
+    assert {("train", 32), ("infer_keras", 1), ("infer_keras", 256), ("overhead", 32)} <= modes
+    assert all(r.get("samples_per_sec", 1) > 0 for r in results)
