@@ -15,15 +15,15 @@ from zoo import bench, environment
 OVERHEAD_GOAL = 1.10
 
 
-def _prepare(case, registry, tmp_path, request):
+def _prepare(case, registry):
     try:
-        return bench.prepare_workload(case, registry, work_dir=tmp_path)
+        return bench.prepare_workload(case, registry)
     except bench.Skip as reason:
         pytest.skip(str(reason))
 
 
-def test_throughput(case, benchmark, registry, matmul_peak, tmp_path, request):
-    workload = _prepare(case, registry, tmp_path, request)
+def test_throughput(case, benchmark, registry, matmul_peak, request):
+    workload = _prepare(case, registry)
     if benchmark.disabled:
         times = bench.measure(workload, 1)
     else:
@@ -36,9 +36,9 @@ def test_throughput(case, benchmark, registry, matmul_peak, tmp_path, request):
     assert result["samples_per_sec"] > 0 and result["step_time_ms"] > 0
 
 
-def test_training_overhead(overhead_case, benchmark, registry, tmp_path, request):
-    zoo_run = _prepare(overhead_case, registry, tmp_path, request)
-    plain = _prepare(bench.Case(overhead_case.model, "train_plain", overhead_case.device), registry, tmp_path, request)
+def test_training_overhead(overhead_case, benchmark, registry, request):
+    zoo_run = _prepare(overhead_case, registry)
+    plain = _prepare(bench.Case(overhead_case.model, "train_plain", overhead_case.device), registry)
     rounds = 1 if benchmark.disabled else bench.overhead_rounds(zoo_run, request.config.getoption("--zoo-seconds"))
     result = benchmark.pedantic(bench.overhead, args=(zoo_run, plain, rounds), rounds=1, iterations=1)
     if benchmark.disabled:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pngs import assert_png
+from zoo.export import softmax
 from zoo import plots
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def test_prediction_grid_and_bars(tmp_path):
     predicted, truth = np.arange(12) % 10, (np.arange(12) + (np.arange(12) % 3 == 0)) % 10
     names = [f"class {i}" for i in range(10)]
     assert_png(plots.prediction_grid(images, predicted, truth, names, tmp_path / "grid.png", indices=range(12)))
-    probs = plots.softmax(rng.normal(size=(2, 10)) * 3)
+    probs = softmax(rng.normal(size=(2, 10)) * 3)
     assert_png(plots.probability_bars(probs, names, [3, 4], tmp_path / "bars.png", images=images[:2]))
     assert_png(plots.probability_bars(probs[:1, :3] / probs[:1, :3].sum(), names[:3], [0], tmp_path / "tab.png"))
 
@@ -74,7 +75,7 @@ def test_fit_contributions_and_scatter(tmp_path):
 
 
 def test_softmax_and_image_detection():
-    probs = plots.softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
+    probs = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     np.testing.assert_allclose(probs, [[0.5, 0.5], [0.25, 0.75]])
     assert plots.image_shape(np.zeros((5, 28, 28))) == (28, 28)
     assert plots.image_shape(np.zeros((5, 32, 32, 3))) == (32, 32, 3)

@@ -20,7 +20,7 @@ import numpy as np
 
 from zoo import environment
 from zoo.datasets import load_dataset
-from zoo.devices import Device, gpu_names
+from zoo.devices import Device, gpu_names, resolve_device
 from zoo.errors import DataError
 from zoo.flops import forward_flops, forward_macs, training_flops
 from zoo.prepare import Prepared, prepare
@@ -96,12 +96,9 @@ def backend_label() -> str:
 
 def bench_device(kind: str) -> Device:
     """The device for a case; a GPU case with no GPU raises Skip with the reason."""
-    if kind == "cpu":
-        return Device("cpu", "cpu:0", environment.cpu_name())
-    gpus = gpu_names()
-    if not gpus:
+    if kind == "gpu" and not gpu_names():
         raise Skip(f"no GPU visible to {backend_label()}")
-    return Device("gpu", "gpu:0", gpus[0])
+    return resolve_device(kind)
 
 
 def bench_data(spec: ModelSpec, dataset: DatasetSpec, data_dir: str | None) -> Prepared:
@@ -132,7 +129,7 @@ def _rows(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def prepare_workload(case: Case, registry: Registry, *, data_dir: str | Path | None = None,
-                     steps: int = TRAIN_STEPS, work_dir: Path | None = None) -> Workload:
+                     steps: int = TRAIN_STEPS) -> Workload:
     """Build the model and data of ``case`` on its device, warmed up and ready to time; Skip if impossible."""
     spec = registry.model(case.model)
     dataset = registry.dataset(spec.dataset)
@@ -148,7 +145,7 @@ def prepare_workload(case: Case, registry: Registry, *, data_dir: str | Path | N
         else:
             from zoo.bench_onnx import onnx_inference
 
-            workload = onnx_inference(case, spec, dataset, model, data, device, work_dir)
+            workload = onnx_inference(case, spec, dataset, model, data, device)
     workload.run()  # warm-up: tracing, compilation, allocation
     return workload
 

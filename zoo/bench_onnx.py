@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 
@@ -19,7 +17,7 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider"}
 
 
 def onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: keras.Model, data: Prepared,
-                   device: Device, work_dir: Path | None = None) -> Workload:
+                   device: Device) -> Workload:
     """A workload running ``case.batch_size`` samples through onnxruntime on ``case.device``."""
     import onnxruntime as ort
 

@@ -122,6 +122,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def probabilities(outputs: np.ndarray, kind: str) -> np.ndarray:
+    """Class probabilities from a classifier's outputs: softmax of logits, probabilities as they are."""
+    return softmax(outputs) if kind == "logits" else np.asarray(outputs, dtype=np.float64)
+
+
 def compare_outputs(expected: np.ndarray, actual: np.ndarray, output_kind: str,
                     tolerance: float = TOLERANCE) -> Comparison:
     """Compare onnxruntime's outputs (``actual``) with Keras' (``expected``), row = sample.

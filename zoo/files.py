@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -56,6 +57,17 @@ def write_bytes(dest: str | Path, data: bytes) -> None:
 def write_text(dest: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``dest`` atomically."""
     write_bytes(dest, text.encode("utf-8"))
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (at any depth) as None, so it can be written as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def write_json(dest: str | Path, value: Any) -> None:

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from zoo import files
 from zoo.errors import ZooWarning
+from zoo.export import probabilities
 
 if TYPE_CHECKING:
     import keras
@@ -233,18 +234,6 @@ def predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, dest: Path, titl
 
 
 # --- numbers behind the figures --------------------------------------------------------------------
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for large logits."""
-    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits, axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def probabilities(outputs: np.ndarray, kind: str) -> np.ndarray:
-    """Class probabilities from a classifier's outputs: softmax of logits, probabilities as they are."""
-    return softmax(outputs) if kind == "logits" else np.asarray(outputs, dtype=np.float64)
-
 
 def image_shape(x: np.ndarray) -> tuple[int, ...] | None:
     """The per-sample shape when raw samples are images (H×W, or H×W×1/3/4), else None."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from zoo import files
 from zoo.errors import ZooError
-from zoo.export import MANIFEST, ONNX_FILE, open_session, read_manifest, run_onnx, softmax
+from zoo.export import MANIFEST, ONNX_FILE, open_session, probabilities, read_manifest, run_onnx
 from zoo.onnx_metadata import OnnxMetadata
 
 SUFFIXES = (".png", ".npy", ".csv")
@@ -41,8 +41,7 @@ class OnnxExport:
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of raw samples (softmax applied to logits)."""
-        outputs = self.outputs(raw)
-        return softmax(outputs) if self.metadata.output_kind == "logits" else outputs
+        return probabilities(self.outputs(raw), self.metadata.output_kind)
 
 
 @dataclass

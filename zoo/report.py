@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import platform
 import sys
 from pathlib import Path
@@ -58,18 +57,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name == "zoo" else None,
     }
-    return finite(report)
-
-
-def finite(value: Any) -> Any:
-    """``value`` with NaN and infinities (at any depth) as None, so it stays valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
+    return files.finite(report)
 
 
 def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:

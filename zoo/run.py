@@ -23,7 +23,7 @@ from zoo.plots import write_plots
 from zoo.plugins import load_registry
 from zoo.prepare import Prepared, prepare
 from zoo.registry import Registry
-from zoo.report import build_report, finite, read_report, write_report
+from zoo.report import build_report, read_report, write_report
 from zoo.specs import DatasetSpec, ModelSpec, Splits
 from zoo.train import TrainResult, TrainSettings, train
 
@@ -124,7 +124,7 @@ def write_failure(folder: Path, spec: ModelSpec, error: TrainingError) -> Path:
     """Record a failed training run in ``folder/failed-run.json``, leaving any earlier export untouched."""
     result = getattr(error, "result", None)
     path = folder / "failed-run.json"
-    files.write_json(path, finite({
+    files.write_json(path, files.finite({
         "schema": "zoo.failure/1", "model": spec.name, "error": str(error),
         "history": result.history if result else {},
         "settings": vars(result.settings) if result else {},

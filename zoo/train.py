@@ -227,11 +227,7 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        files.write_json(self.history_path, _finite_history(self.history))
-
-
-def _finite_history(history: dict[str, list[float]]) -> dict[str, list]:
-    return {k: [v if math.isfinite(v) else None for v in vs] for k, vs in history.items()}
+        files.write_json(self.history_path, files.finite(self.history))
 
 
 def _read_history(backup_dir: Path) -> dict[str, list[float]]:
