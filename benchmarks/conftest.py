@@ -14,6 +14,7 @@ from zoo.table import format_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RESULTS: list[dict] = []
+STARTUP: list[dict] = []  # {"command", "seconds"}: the quick commands' start-up, from test_startup
 
 
 def pytest_addoption(parser):
@@ -24,9 +25,9 @@ def pytest_addoption(parser):
 
 
 def _models(config) -> list[str]:
-    from zoo.plugins import load_registry
+    import zoo
 
-    return [spec.name for spec in load_registry().list_models(config.getoption("--zoo-models"))]
+    return zoo.list_models(config.getoption("--zoo-models"))
 
 
 def pytest_generate_tests(metafunc):
@@ -36,13 +37,6 @@ def pytest_generate_tests(metafunc):
     if "overhead_case" in metafunc.fixturenames:
         found = [bench.Case(m, "train", d) for m in _models(metafunc.config) for d in devices]
         metafunc.parametrize("overhead_case", found, ids=lambda c: f"{c.model}-{c.device}")
-
-
-@pytest.fixture(scope="session")
-def registry():
-    from zoo.plugins import load_registry
-
-    return load_registry()
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +56,10 @@ def matmul_peak():
 
 
 def pytest_terminal_summary(terminalreporter):
+    if STARTUP:
+        terminalreporter.section("zoo start-up (median of 7 new processes)")
+        for row in STARTUP:
+            terminalreporter.write_line(f"{row['command']}: {row['seconds']:.2f} s")
     if not RESULTS:
         return
     headers, rows = bench.summary(RESULTS)

@@ -26,9 +26,10 @@ import onnxruntime as ort
 def read_metadata(session: ort.InferenceSession) -> dict:
     """The export's metadata_props, with the JSON-valued keys parsed."""
     props = dict(session.get_modelmeta().custom_metadata_map)
-    if props.get("zoo_metadata_schema") != "zoo.onnx/1":
-        raise SystemExit("not a zoo export: its metadata has no zoo_metadata_schema 'zoo.onnx/1'")
-    for key in ("class_names", "target_names", "input_shape", "raw_input_shape", "output_shape"):
+    if props.get("zoo_metadata_schema") not in ("zoo.onnx/1", "zoo.onnx/2"):
+        raise SystemExit("not a zoo export: its metadata has no zoo_metadata_schema 'zoo.onnx/2'")
+    for key in ("class_names", "target_names", "input_shape", "raw_input_shape", "output_shape", "preprocess_scale",
+                "preprocess_offset"):
         props[key] = json.loads(props[key])
     return props
 
@@ -68,11 +69,15 @@ def _numeric(row: list[str]) -> bool:
 
 
 def preprocess(raw: np.ndarray, meta: dict) -> np.ndarray:
-    """raw -> model input, as the metadata says: float32(raw) * scale + offset, reshaped."""
+    """raw -> model input, as the metadata says: float32(raw) * scale + offset, reshaped.
+
+    scale and offset are numbers, or one number per feature along the raw sample's last axis.
+    """
     x = raw.astype(np.float32)
-    scale, offset = float(meta["preprocess_scale"]), float(meta["preprocess_offset"])
-    if scale != 1.0 or offset != 0.0:
-        x = x * np.float32(scale) + np.float32(offset)  # in float32, as in training
+    scale = np.asarray(meta["preprocess_scale"], np.float32)
+    offset = np.asarray(meta["preprocess_offset"], np.float32)
+    if np.any(scale != 1.0) or np.any(offset != 0.0):
+        x = x * scale + offset  # in float32, broadcast per feature, as in training
     return x.reshape((len(x), *meta["input_shape"][1:]))
 
 

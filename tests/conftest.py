@@ -49,10 +49,11 @@ def tiny_data(tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_places(tmp_path, monkeypatch):
-    """No test reads or writes the user's Keras cache or the system dataset folders."""
+    """No test reads or writes the user's Keras cache, zoo's runs folder or the system dataset folders."""
     import zoo.datasets
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
     monkeypatch.setattr(zoo.datasets, "SYSTEM_DATA_DIRS", (tmp_path / "system-datasets",))
 
 
@@ -79,6 +80,7 @@ def trained_runs(tmp_path_factory) -> Path:
     write_mnist_folder(root / "data" / "fashion-mnist")
     with pytest.MonkeyPatch.context() as patch:  # as isolated_places, which is per test
         patch.setenv("KERAS_HOME", str(root / "keras-home"))
+        patch.setenv("ZOO_HOME", str(root / "zoo-home"))
         for name in RUN_KINDS:
             run_model(name, RunOptions(epochs=1, data_dir=root / "data", out=root / "exports", verbose=0))
     return root / "exports"

@@ -46,8 +46,9 @@ def test_run_trains_evaluates_and_saves(tiny_data, tmp_path, capsys):
 
     code, out, _ = run_cli(capsys, "list", "mnist_*", "--out", str(out_dir), "--json")
     rows = {row["name"]: row for row in json.loads(out)}
-    assert rows["mnist_mlp"]["measured_value"] == report["metrics"]["accuracy"]
-    assert rows["mnist_cnn"]["measured_value"] is None
+    assert rows["mnist_mlp"]["latest"]["value"] == report["metrics"]["accuracy"]
+    assert rows["mnist_mlp"]["latest"]["folder"] == str(folder)
+    assert rows["mnist_cnn"]["latest"] is None
     assert set(rows) == {"mnist_mlp", "mnist_mlp_rmsprop", "mnist_cnn", "mnist_cnn_inverted"}
 
 
@@ -100,9 +101,12 @@ def test_run_needs_names_or_all(capsys):
 def test_info_plugins_datasets(capsys, tiny_data):
     code, out, _ = run_cli(capsys, "info", "mnist_cnn")
     assert code == 0
-    for text in ("conv2d", "215,370", "dataset:      mnist", "fit:          1 epochs, batch 128",
-                 "test sets:    plain, inverted", "intro_deep_learning"):
+    for text in ("215,370", "dataset:      mnist", "fit:          1 epochs, batch 128",
+                 "test sets:    plain, inverted", "intro_deep_learning", "reference:    accuracy 9"):
         assert text in out
+    assert "conv2d" not in out
+    code, out, _ = run_cli(capsys, "info", "mnist_cnn", "--layers")
+    assert code == 0 and "conv2d" in out and "Total params: 215,370" in out
     code, out, _ = run_cli(capsys, "plugins")
     assert code == 0 and "mnist_cnn_inverted" in out and "model fn_square, model fn_sin" in out
     code, out, _ = run_cli(capsys, "datasets", "--data-dir", str(tiny_data))

@@ -11,12 +11,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from zoo.export import OPSET, compare_outputs, read_manifest, read_tensor
+from zoo.compare import compare_outputs
+from zoo.convert import OPSET
+from zoo.export import read_tensor
+from zoo.manifest import read_manifest
 from zoo.files import sha256_file
 from zoo.onnx_metadata import KEYS, OnnxMetadata
 from zoo.plugins import load_registry
 
-EXPORTS = Path(__file__).resolve().parent.parent / "exports"
+EXPORTS = Path(__file__).resolve().parent.parent / "reference"
 # Training samples in each dataset's full training split.
 FULL_TRAIN = {"mnist": 60_000, "fashion_mnist": 60_000, "iris": 112, "functions": 1_000}
 FIX = "run 'zoo run --all' (or 'zoo export --all') on the full data and commit exports/"

@@ -16,7 +16,7 @@ from zoo_plugins.datasets.iris import load_iris_splits
 
 REPO = Path(__file__).resolve().parent.parent
 CONSUMER = REPO / "examples" / "onnx_consumer.py"
-COMMITTED = REPO / "exports"
+COMMITTED = REPO / "reference"
 BLOCKED = ("tensorflow", "keras", "zoo", "zoo_plugins", "jax", "torch", "PIL")
 
 

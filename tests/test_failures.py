@@ -63,7 +63,7 @@ def test_disk_full_while_writing_leaves_nothing_partial(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(zoo.run, "save_model", full_disk)
-    with pytest.raises(ZooError, match=r"cannot write the export of iris_mlp to .*: No space left on device; "
+    with pytest.raises(ZooError, match=r"cannot write the run of iris_mlp to .*: No space left on device; "
                                        r"nothing there was changed"):
         run_model("iris_mlp", RunOptions(epochs=1, out=tmp_path, verbose=0))
     assert sorted(p.name for p in good.folder.iterdir()) == before

@@ -125,11 +125,11 @@ def test_report_page_from_a_file_loads_its_plots(browser, board):
 
 def test_committed_leaderboard_has_a_row_per_entry(browser, tmp_path):
     """After `zoo run --all`: exports/index.html shows one row per entry in exports/."""
-    names = sorted(p.parent.name for p in (REPO / "exports").glob("*/report.json")
+    names = sorted(p.parent.name for p in (REPO / "reference").glob("*/report.json")
                    if not p.parent.name.startswith("."))
     if not names:
         pytest.skip("exports/ has no runs yet (zoo run --all writes them)")
-    index = REPO / "exports" / "index.html"
+    index = REPO / "reference" / "index.html"
     assert index.is_file(), "exports/index.html is missing: run 'zoo report'"
     browser.open(index.as_uri())
     assert sorted(browser.evaluate(f"{ROWS}.map(r => r.dataset.model)")) == names

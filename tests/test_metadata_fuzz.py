@@ -1,5 +1,6 @@
 """The export metadata reader under fuzzing: any strings give metadata or ExportError, nothing else."""
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +42,7 @@ def test_fuzz_one_value(key, text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(["input_shape", "class_names", "raw_input_shape"]), st.integers(1, 5000))
+@given(st.sampled_from(["input_shape", "class_names", "raw_input_shape", "preprocess_scale"]), st.integers(1, 5000))
 def test_fuzz_deeply_nested_json(key, depth):
     parse_or_documented_error({**VALID, key: "[" * depth + "]" * depth})
 
@@ -56,3 +57,14 @@ def test_fuzz_any_mapping(props):
 @given(st.dictionaries(st.sampled_from(sorted(VALID)), st.text(max_size=30)))
 def test_fuzz_valid_keys_random_values(overrides):
     parse_or_documented_error({**VALID, **overrides})
+
+
+def test_per_feature_preprocessing_values():
+    tabular = {**VALID, "raw_input_shape": "[4]", "input_shape": "[null, 4]",
+               "preprocess_scale": "[0.5, 2.0, 1.0, 4.0]", "preprocess_offset": "[-1, 0, 0, 0.5]"}
+    meta = OnnxMetadata.from_props(tabular)
+    x = meta.preprocess(np.array([[2, 1, 3, 1]], dtype=np.float32))
+    assert x.tolist() == [[0.0, 2.0, 3.0, 4.5]]
+    assert parse_or_documented_error({**tabular, "preprocess_scale": "[1, 2, 3]"}) is None  # 3 values for 4 features
+    assert parse_or_documented_error({**tabular, "preprocess_offset": "[]"}) is None
+    assert OnnxMetadata.from_props({**VALID, "zoo_metadata_schema": "zoo.onnx/1"}).preprocess_scale == 1 / 255

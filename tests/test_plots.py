@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pngs import assert_png
-from zoo.export import softmax
+from zoo.probabilities import softmax
 from zoo import plots
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,7 +219,7 @@ def test_zoo_report_name_redraws_an_earlier_run(trained_runs, tmp_path, capsys):
 # --- the committed exports ---------------------------------------------------------------------------
 
 def committed_entries() -> list[Path]:
-    return sorted(p.parent for p in (REPO / "exports").glob("*/report.json") if not p.parent.name.startswith("."))
+    return sorted(p.parent for p in (REPO / "reference").glob("*/report.json") if not p.parent.name.startswith("."))
 
 
 def test_committed_exports_have_their_plots():

@@ -20,12 +20,73 @@ def test_register_dataset_and_model():
 
 
 def test_duplicate_name_names_both_plugins():
-    with pytest.warns(PluginWarning, match=r"model 'tiny_net' is registered by both plugin 'first' and plugin 'second'"):
-        registry = build_registry([source("data", DatasetPlugin()), source("first", ModelPlugin()),
-                                   source("second", ModelPlugin())])
+    with pytest.warns(PluginWarning, match=r"plugin 'second' registers model 'tiny_net', which plugin 'first' \(the "
+                                           r"first by entry-point name keeps it\) already has: refused\. Rename it, "
+                                           r"or leave this plugin out with ZOO_PLUGINS=-second"):
+        registry = build_registry([source("data", DatasetPlugin()), source("second", ModelPlugin()),
+                                   source("first", ModelPlugin())])
     assert registry.owner(registry.model("tiny_net")) == "first"
     assert registry.plugins["second"].status == "failed"
     assert "plugin 'first'" in registry.plugins["second"].error
+
+
+def test_a_refused_name_keeps_the_plugins_other_entries():
+    with pytest.warns(PluginWarning, match="registers model 'tiny_net'"):
+        registry = build_registry([source("data", DatasetPlugin()), source("a", ModelPlugin()),
+                                   source("b", ModelPlugin(tiny_model(), tiny_model("b_net")))])
+    assert registry.plugins["b"].models == ["b_net"] and registry.plugins["b"].status == "partial"
+    assert registry.owner(registry.model("b_net")) == "b"
+
+
+def test_builtin_names_are_kept_whatever_the_order():
+    builtin = source("zz_builtin", ModelPlugin(), package="zoo")
+    with pytest.warns(PluginWarning, match=r"which zoo's built-in plugin 'zz_builtin' \(zoo keeps its own names\)"):
+        registry = build_registry([source("data", DatasetPlugin(), package="zoo"), source("aa_impostor", ModelPlugin()),
+                                   builtin])
+    assert registry.owner(registry.model("tiny_net")) == "zz_builtin"
+    assert "ZOO_PLUGINS=-aa_impostor" in registry.plugins["aa_impostor"].error
+
+
+def test_every_implementation_of_a_hook_runs_and_fails_alone():
+    class TwoImplementations:
+        @zoo.hookimpl(specname="register_models")
+        def first(self, register):
+            register(tiny_model("one_net"))
+
+        @zoo.hookimpl(specname="register_models")
+        def second(self, register):
+            register(tiny_model("two_net"))
+            raise RuntimeError("second one breaks")
+
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(tiny_model("three_net"))
+
+    with pytest.warns(PluginWarning, match=r"raised in register_models \(second\): RuntimeError: second one breaks"):
+        registry = build_registry([source("data", DatasetPlugin()), source("multi", TwoImplementations())])
+    assert sorted(registry.models) == ["one_net", "three_net"]
+    assert registry.plugins["multi"].status == "partial"
+
+
+def test_a_misspelled_hook_is_named_with_the_nearest_hook():
+    class Misspelled:
+        @zoo.hookimpl
+        def register_model(self, register):
+            register(tiny_model())
+
+    class Unmarked:
+        def register_models(self, register):
+            register(tiny_model("unmarked_net"))
+
+    with pytest.warns(PluginWarning) as caught:
+        registry = build_registry([source("data", DatasetPlugin()), source("typo", Misspelled()),
+                                   source("plain", Unmarked())])
+    messages = [str(w.message) for w in caught]
+    assert ("plugin 'typo' implements 'register_model', which is not a zoo hook. Did you mean 'register_models'? "
+            "zoo never calls it") in messages
+    assert ("plugin 'plain' has a function 'register_models' not marked with @zoo.hookimpl, so zoo never calls it; "
+            "mark it") in messages
+    assert registry.plugins["typo"].status == "failed" and registry.models == {}
 
 
 def test_failing_import_warns_and_others_load():

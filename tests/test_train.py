@@ -8,7 +8,7 @@ from zoo.datasets import load_dataset
 from zoo.errors import TrainingError
 from zoo.evaluate import evaluate
 from zoo.prepare import Prepared, prepare
-from zoo.train import RepeatedBatches, TrainSettings, train
+from zoo.training import RepeatedBatches, TrainSettings, train
 
 
 def test_repeated_batches_cover_every_sample_evenly():
@@ -89,11 +89,11 @@ def sum_model_spec(steps: int, batch: int, epochs: int):
 
 @pytest.mark.parametrize("stream_bytes", [None, 0], ids=["arrays", "pydataset"])
 def test_each_epoch_reads_the_next_part_of_the_shuffled_stream(monkeypatch, stream_bytes):
-    import zoo.train
-    from zoo.train import shuffled_stream
+    import zoo.training
+    from zoo.training import shuffled_stream
 
     if stream_bytes is not None:
-        monkeypatch.setattr(zoo.train, "STREAM_BYTES", stream_bytes)
+        monkeypatch.setattr(zoo.training, "STREAM_BYTES", stream_bytes)
     steps, batch, epochs, n = 5, 4, 3, 50
     x = np.random.default_rng(0).uniform(0, 100, (n, 1)).astype("float32")  # every part has its own mean
     data = Prepared(x, np.zeros((n, 1), "float32"), x, np.zeros((n, 1), "float32"), np.zeros(n))

@@ -1,9 +1,13 @@
 """zoo: a plugin-based model zoo of classic TensorFlow/Keras tutorials.
 
-Plugins import ``zoo.hookimpl`` and register ``zoo.DatasetSpec`` / ``zoo.ModelSpec``
-records; see ``zoo.hookspecs``. Importing this package does not import Keras.
+For users: ``zoo.list_models``, ``zoo.card``, ``zoo.create_model``, ``zoo.load_onnx``, ``zoo.train``
+and ``zoo.load_run`` (``zoo.api``). For plugin authors: the ``zoo.hookimpl`` marker and the records
+``zoo.DatasetSpec`` / ``zoo.ModelSpec`` (``zoo.hookspecs``, ``zoo.specs``).
+Importing this package imports neither Keras nor TensorFlow.
 """
 
+from zoo.api import (card, create_model, get_dataset, get_plugin, get_spec, list_models, load_onnx, load_run,
+                     train)
 from zoo.errors import DataError, ExportError, InvalidSpecError, TrainingError, UnknownNameError, ZooError
 from zoo.hookspecs import hookimpl
 from zoo.specs import (
@@ -17,11 +21,16 @@ from zoo.specs import (
     Splits,
     Tutorial,
 )
-
-__version__ = "0.1.0"
+from zoo.version import __version__
 
 __all__ = [
-    "CompileSettings", "DataError", "DatasetSpec", "ExportError", "FitSettings", "InvalidSpecError",
-    "ModelSpec", "Preprocess", "Reference", "RemoteFile", "Splits", "TrainingError", "Tutorial",
-    "UnknownNameError", "ZooError", "hookimpl", "__version__",
+    # using zoo
+    "card", "create_model", "get_dataset", "get_plugin", "get_spec", "list_models", "load_onnx", "load_run",
+    "train",
+    # writing plugins
+    "CompileSettings", "DatasetSpec", "FitSettings", "ModelSpec", "Preprocess", "Reference", "RemoteFile",
+    "Splits", "Tutorial", "hookimpl",
+    # errors
+    "DataError", "ExportError", "InvalidSpecError", "TrainingError", "UnknownNameError", "ZooError",
+    "__version__",
 ]

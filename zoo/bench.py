@@ -18,15 +18,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from zoo import environment
+from zoo import api, environment
 from zoo.datasets import load_dataset
 from zoo.devices import Device, gpu_names, resolve_device
 from zoo.errors import DataError
 from zoo.flops import forward_flops, forward_macs, training_flops
 from zoo.prepare import Prepared, prepare
-from zoo.registry import Registry
 from zoo.specs import DatasetSpec, ModelSpec, Splits
-from zoo.train import TrainSettings, compile_model, fit_model
+from zoo.training import TrainSettings, fit_model
 
 DEVICES = ("cpu", "gpu")
 # "train": zoo's training path; "train_plain": a plain Keras script fitting the same model on the same
@@ -128,24 +127,27 @@ def _rows(x: np.ndarray, n: int) -> np.ndarray:
     return np.resize(x, (n, *x.shape[1:])) if len(x) < n else x[:n]
 
 
-def prepare_workload(case: Case, registry: Registry, *, data_dir: str | Path | None = None,
-                     steps: int = TRAIN_STEPS) -> Workload:
-    """Build the model and data of ``case`` on its device, warmed up and ready to time; Skip if impossible."""
-    spec = registry.model(case.model)
-    dataset = registry.dataset(spec.dataset)
+def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: int = TRAIN_STEPS,
+                     exports: str | Path | None = None) -> Workload:
+    """Build the model and data of ``case`` on its device, warmed up and ready to time; Skip if impossible.
+
+    The model comes from ``zoo.create_model``, as a user's would. ONNX cases convert it now under
+    the TensorFlow backend, else time the export ``zoo predict`` would use (``exports``, else the
+    reference set or the user's runs).
+    """
+    spec = api.get_spec(case.model)
+    dataset = api.get_dataset(spec.dataset)
     device = bench_device(case.device)
     data = bench_data(spec, dataset, str(data_dir) if data_dir else None)
     keras.utils.set_random_seed(0)
     with keras.device(device.keras_name):
-        model = compile_model(spec)
+        model = api.create_model(case.model)
         if case.mode in TRAIN_MODES:
             workload = _training(case, spec, model, data, device, steps)
         elif case.mode == "infer_keras":
             workload = _keras_inference(case, model, data, device)
         else:
-            from zoo.bench_onnx import onnx_inference
-
-            workload = onnx_inference(case, spec, dataset, model, data, device)
+            workload = _onnx_inference(case, spec, dataset, model, data, device, exports)
     workload.run()  # warm-up: tracing, compilation, allocation
     return workload
 
@@ -200,6 +202,57 @@ def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Dev
 
     return Workload(case, run, case.batch_size, 1, case.batch_size, forward_flops(model), forward_macs(model),
                     model.count_params(), device)
+
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider"}
+
+
+def _onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: keras.Model, data: Prepared,
+                    device: Device, exports: str | Path | None) -> Workload:
+    """A workload running ``case.batch_size`` samples through onnxruntime on ``case.device``."""
+    import onnxruntime as ort
+
+    from zoo.onnx_runtime import open_session
+
+    provider = PROVIDERS[case.device]
+    if provider not in ort.get_available_providers():
+        raise Skip(f"onnxruntime {ort.__version__} has no {provider} (install onnxruntime-gpu for GPU cases)")
+    model_bytes, origin = onnx_bytes(spec, dataset, model, tuple(data.x_test.shape[1:]), exports)
+    session = open_session(model_bytes, (provider,))
+    name = session.get_inputs()[0].name
+    x = np.ascontiguousarray(_rows(data.x_test, case.batch_size), dtype=np.float32)
+
+    def run():
+        return session.run(None, {name: x})  # numpy arrays: the device has finished
+
+    return Workload(case, run, case.batch_size, 1, case.batch_size, forward_flops(model), forward_macs(model),
+                    model.count_params(), device, notes={"onnx_model": origin})
+
+
+_CONVERTED: dict[str, bytes] = {}
+
+
+def onnx_bytes(spec: ModelSpec, dataset: DatasetSpec, model: keras.Model, input_shape: tuple[int, ...],
+               exports: str | Path | None = None) -> tuple[bytes, str]:
+    """The ONNX model to time and where it came from: converted now under the TensorFlow backend (once per
+    entry per process: throughput does not depend on the weights), else the export ``zoo predict`` would
+    use, else Skip."""
+    from zoo.manifest import ONNX_FILE
+    from zoo.predict import export_folder
+
+    if keras.backend.backend() == "tensorflow":
+        from zoo.convert import convert_to_onnx
+        from zoo.export import tensor_names
+
+        if spec.name not in _CONVERTED:
+            names = tensor_names(spec, dataset, input_shape)
+            _CONVERTED[spec.name] = convert_to_onnx(model, *names, input_shape).SerializeToString()
+        return _CONVERTED[spec.name], "converted by zoo.convert"
+    path = export_folder(spec.name, exports) / spec.name / ONNX_FILE
+    if path.is_file():
+        return path.read_bytes(), str(path)
+    raise Skip(f"ONNX conversion needs the TensorFlow backend (this run uses {keras.backend.backend()}) "
+               f"and there is no {path}")
 
 
 def min_rounds(case: Case) -> int:
@@ -294,7 +347,7 @@ def matmul_peak_gflops(kind: str, n: int | None = None, repeats: int = 5, trials
     return best
 
 
-def run_benchmarks(registry: Registry, models: Sequence[str], devices: Sequence[str] = DEVICES, *,
+def run_benchmarks(models: Sequence[str], devices: Sequence[str] = DEVICES, *,
                    seconds: float = 2.0, data_dir: str | Path | None = None,
                    progress: Callable[[str], None] = print) -> list[dict]:
     """Every case of ``models`` on ``devices`` plus the training-overhead comparison, timed with ``measure``
@@ -305,7 +358,7 @@ def run_benchmarks(registry: Registry, models: Sequence[str], devices: Sequence[
         try:
             if case.device not in peaks:
                 peaks[case.device] = matmul_peak_gflops(case.device)
-            results.append(_run_case(case, registry, seconds, data_dir, peaks[case.device]))
+            results.append(_run_case(case, seconds, data_dir, peaks[case.device]))
         except Skip as reason:
             if (case.device, str(reason)) not in skipped:
                 progress(f"{case.id}: skipped: {reason}" + (" (and every other case there)" if case.device == "gpu" else ""))
@@ -318,12 +371,12 @@ def overhead_rounds(zoo: Workload, seconds: float) -> int:
     return max(7, plan_rounds(zoo, seconds) // 2)
 
 
-def _run_case(case: Case, registry: Registry, seconds: float, data_dir, peak: float) -> dict:
+def _run_case(case: Case, seconds: float, data_dir, peak: float) -> dict:
     if case.mode == "overhead":
-        zoo = prepare_workload(Case(case.model, "train", case.device), registry, data_dir=data_dir)
-        plain = prepare_workload(Case(case.model, "train_plain", case.device), registry, data_dir=data_dir)
+        zoo = prepare_workload(Case(case.model, "train", case.device), data_dir=data_dir)
+        plain = prepare_workload(Case(case.model, "train_plain", case.device), data_dir=data_dir)
         return overhead(zoo, plain, overhead_rounds(zoo, seconds))
-    workload = prepare_workload(case, registry, data_dir=data_dir)
+    workload = prepare_workload(case, data_dir=data_dir)
     return figures(workload, measure(workload, plan_rounds(workload, seconds)), peak)
 
 

@@ -1,37 +1,82 @@
-"""The ``zoo`` command: list, inspect, and run the registered models."""
+"""The ``zoo`` command: list, inspect, train, export, predict and benchmark the registered models.
+
+Each command calls the same functions a Python user calls (``zoo.api``). Commands that do not
+train import neither Keras nor TensorFlow unless an entry has to be built. TensorFlow's and XLA's
+native start-up lines are silenced unless ``--verbose``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from zoo.errors import ZooError
 
-# TensorFlow's C++ start-up chatter buries zoo's own output; a user can still set it lower.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+RUNS_HELP = "folder of runs (default: $ZOO_HOME/runs, ~/.local/share/zoo/runs)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted, 143 terminated)."""
     warnings.showwarning = _show_warning
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from zoo.interrupts import Terminated, installed
 
+    with _quiet(getattr(args, "verbose", False)):  # given before or after the command name
+        try:
+            with installed():
+                return args.handler(args) or 0
+        except ZooError as exc:
+            print(f"zoo: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as exc:
+            print(f"zoo: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; nothing was left "
+                  "half-written and earlier exports are intact", file=sys.stderr)
+            return 143 if isinstance(exc, Terminated) else 130
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Unless ``verbose``: native libraries' log lines (TensorFlow's C++ start-up notices, absl, XLA) go to
+    /dev/null, while Python's ``sys.stderr`` (zoo's messages, warnings, tracebacks) keeps the terminal.
+
+    Native code writes to file descriptor 2 directly, before any setting of theirs can be read, so
+    the descriptor itself is redirected; only when stderr is the process's own (not under pytest).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if verbose or sys.stderr is not sys.__stderr__ or not _is_fd(sys.stderr, 2):
+        yield
+        return
+    import logging
+
+    for name in ("tensorflow", "absl", "jax._src.xla_bridge"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=sys.__stderr__.encoding, errors="backslashreplace")
     try:
-        with installed():
-            return args.handler(args) or 0
-    except ZooError as exc:
-        print(f"zoo: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as exc:
-        print(f"zoo: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; nothing was left "
-              "half-written and earlier exports are intact", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr.close()
+        sys.stderr = sys.__stderr__
+
+
+def _is_fd(stream, fd: int) -> bool:
+    try:
+        return stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -45,80 +90,85 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(prog="zoo", description="A plugin-based model zoo of classic Keras tutorials.")
-    from zoo import __version__
+    from zoo.version import __version__
 
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show TensorFlow's and other native libraries' start-up and log lines")
+    parser = argparse.ArgumentParser(prog="zoo", parents=[common],
+                                     description="A plugin-based model zoo of classic Keras tutorials.")
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("list", help="list the models")
-    p.add_argument("pattern", nargs="?", help="fnmatch pattern on the name, e.g. 'mnist_*'")
+    def command(name: str, handler, help: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("list", cmd_list, "the models, with the reference result and your latest run")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'mnist_*'")
     p.add_argument("--dataset", help="only models of this dataset")
     p.add_argument("--task", choices=("classification", "regression"))
+    p.add_argument("--tag", help="only models with this tag, e.g. cnn")
     p.add_argument("--plugin", help="only models this plugin registered")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--out", type=Path, default=Path("exports"), help="where reports are read (default: exports)")
-    p.set_defaults(handler=cmd_list)
+    p.add_argument("--out", type=Path, help=f"where your runs are: {RUNS_HELP}")
 
-    p = commands.add_parser("info", help="one model's layers, settings, dataset and tutorial")
+    p = command("info", cmd_info, "one model's card: settings, dataset, tutorial, results, files")
     p.add_argument("name")
-    p.set_defaults(handler=cmd_info)
+    p.add_argument("--layers", action="store_true", help="also build the model and show Keras' layer summary")
+    p.add_argument("--out", type=Path, help=f"where your runs are: {RUNS_HELP}")
 
-    p = commands.add_parser("plugins", help="every plugin, its package, what it registered or why it failed")
+    p = command("plugins", cmd_plugins, "every plugin, its package, what it registered or what went wrong")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_plugins)
 
-    p = commands.add_parser("datasets", help="every dataset and where it would load from now")
+    p = command("datasets", cmd_datasets, "every dataset and where it would load from now")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
-    p.set_defaults(handler=cmd_datasets)
 
-    p = commands.add_parser("bench", help="throughput on CPU and GPU: training, Keras and ONNX Runtime inference")
-    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
-    p.add_argument("--all", action="store_true", help="every registered model")
+    p = command("bench", cmd_bench, "throughput on CPU and GPU: training, Keras and ONNX Runtime inference")
+    _names(p)
     p.add_argument("--device", choices=("cpu", "gpu", "all"), default="all")
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.set_defaults(handler=cmd_bench)
 
-    p = commands.add_parser("run", help="train, evaluate and save models with their reports")
-    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
-    p.add_argument("--all", action="store_true", help="every registered model")
+    p = command("run", cmd_run, "train, evaluate, export and report models")
+    _names(p)
     p.add_argument("--epochs", type=_positive, help="override the tutorial's epochs")
     p.add_argument("--batch-size", type=_positive, help="override the tutorial's batch size")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
-    p.add_argument("--out", type=Path, default=Path("exports"), help="where to save (default: exports)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run from its last finished epoch")
-    p.set_defaults(handler=cmd_run)
+    p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
 
-    p = commands.add_parser("report", help="redraw earlier runs' plots and reports, or (no NAME) write the "
-                                           "leaderboard OUT/index.html")
+    p = command("report", cmd_report, "redraw earlier runs' plots and reports, or (no NAME) write the "
+                                      "leaderboard OUT/index.html")
     p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns; none: the leaderboard")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
-    p.add_argument("--out", type=Path, default=Path("exports"), help="where the runs are (default: exports)")
+    p.add_argument("--out", type=Path, help=f"where the runs are: {RUNS_HELP}")
     p.add_argument("--benchmarks", type=Path, default=Path("benchmarks/results"),
                    help="folder of pytest-benchmark JSON files; the newest gives throughput "
                         "(default: benchmarks/results)")
-    p.set_defaults(handler=cmd_report)
 
-    p = commands.add_parser("export", help="(re-)export earlier runs to ONNX, validated against Keras")
-    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
-    p.add_argument("--all", action="store_true", help="every registered model")
+    p = command("export", cmd_export, "(re-)export earlier runs to ONNX, validated against Keras")
+    _names(p)
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
-    p.add_argument("--out", type=Path, default=Path("exports"), help="where the runs are (default: exports)")
-    p.set_defaults(handler=cmd_export)
+    p.add_argument("--out", type=Path, help=f"where the runs are: {RUNS_HELP}")
 
-    p = commands.add_parser("predict", help="classify PNG/NPY images or CSV rows with a model's ONNX export")
+    p = command("predict", cmd_predict, "classify PNG/NPY images or CSV rows with a model's ONNX export")
     p.add_argument("name", metavar="NAME")
     p.add_argument("files", nargs="+", metavar="FILE", help=".png image, .npy array or .csv rows of raw data")
     p.add_argument("--top", type=_positive, default=3, help="how many classes to show (default: 3)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--out", type=Path, default=Path("exports"), help="where the exports are (default: exports)")
-    p.set_defaults(handler=cmd_predict)
+    p.add_argument("--out", type=Path, help="use the export in this folder of runs (default: the reference "
+                                            "export shipped with zoo, else your runs folder)")
     return parser
+
+
+def _names(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
+    p.add_argument("--all", action="store_true", help="every registered model")
 
 
 def _positive(text: str) -> int:
@@ -128,115 +178,154 @@ def _positive(text: str) -> int:
     return value
 
 
-def _registry():
+def _chosen(args, verb: str) -> list[str]:
+    """The models named on the command line (names or fnmatch patterns), or all of them with --all."""
     from zoo.plugins import load_registry
 
-    return load_registry()
-
-
-def _chosen(args, registry, verb: str) -> list:
-    """The models named on the command line (names or fnmatch patterns), or all of them with --all."""
     if args.all == bool(args.names):
         raise ZooError(f"name the models to {verb}, or pass --all (not both)")
-    return registry.list_models() if args.all else registry.select(args.names)
+    registry = load_registry()
+    return [spec.name for spec in (registry.list_models() if args.all else registry.select(args.names))]
 
 
-def _for_each(specs: list, work, noun: str) -> tuple[list, int]:
-    """``work(spec)`` for each model; a ZooError is one line on stderr and the others still go on.
+def _for_each(names: list[str], work, noun: str) -> tuple[list, int]:
+    """``work(name)`` for each model; a ZooError is one line on stderr and the others still go on.
 
-    Returns the (spec, result) pairs that succeeded and the exit code: 1 if any failed.
+    Returns the (name, result) pairs that succeeded and the exit code: 1 if any failed.
     """
     done, failed = [], 0
-    for spec in specs:
+    for name in names:
         try:
-            done.append((spec, work(spec)))
+            done.append((name, work(name)))
         except ZooError as exc:
-            print(f"zoo: error: {spec.name}: {exc}", file=sys.stderr)
+            print(f"zoo: error: {name}: {exc}", file=sys.stderr)
             failed += 1
     if failed:
-        print(f"zoo: error: {failed} of {len(specs)} {noun} failed", file=sys.stderr)
+        print(f"zoo: error: {failed} of {len(names)} {noun} failed", file=sys.stderr)
     return done, int(failed > 0)
 
 
 def cmd_list(args) -> int:
-    from zoo.report import format_metric, read_report
+    from zoo import api
+    from zoo.report import format_metric
 
-    registry = _registry()
-    rows = []
-    for spec in registry.list_models(args.pattern, dataset=args.dataset, task=args.task, plugin=args.plugin):
-        report = read_report(args.out / spec.name)
-        measured = report["measured"] if report else None
-        rows.append({"name": spec.name, "dataset": spec.dataset, "task": spec.task,
-                     "params": spec.build().count_params(), "plugin": registry.owner(spec),
-                     "tutorial_metric": spec.reference.metric, "tutorial_value": spec.reference.value,
-                     "measured_metric": measured["metric"] if measured else None,
-                     "measured_value": measured["value"] if measured else None,
-                     "description": spec.description})
+    cards = [api.card(name, out=args.out) for name in api.list_models(args.pattern, dataset=args.dataset,
+                                                                       task=args.task, tag=args.tag,
+                                                                       plugin=args.plugin)]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([card.as_json() for card in cards], indent=2))
         return 0
     from zoo.table import format_table
 
+    def result(card, run):
+        return "not run" if run is None else format_metric(card.metric, run.value)
+
     print(format_table(
-        ["name", "dataset", "task", "params", "tutorial", "measured"],
-        [[r["name"], r["dataset"], r["task"], f"{r['params']:,}",
-          f"{r['tutorial_metric']} {format_metric(r['tutorial_metric'], r['tutorial_value'])}",
-          f"{r['measured_metric']} {format_metric(r['measured_metric'], r['measured_value'])}"
-          if r["measured_metric"] else "not run"] for r in rows]))
+        ["name", "dataset", "task", "params", "metric", "tutorial", "reference", "your run"],
+        [[c.name, c.dataset, c.task, "build failed" if c.build_error else "—" if c.params is None else f"{c.params:,}",
+          c.metric, _tutorial(c), result(c, c.reference), result(c, c.latest)] for c in cards]))
+    for card in cards:
+        if card.build_error:
+            print(f"zoo: warning: {card.name}: {card.build_error}", file=sys.stderr)
     return 0
+
+
+def _tutorial(card) -> str:
+    """The tutorial's number on the headline metric; on another metric, named; '—' when it gives none."""
+    from zoo.report import format_metric
+
+    if card.tutorial_value is None or card.tutorial_metric == card.metric:
+        return format_metric(card.metric, card.tutorial_in_metric)
+    return f"{card.tutorial_metric} {format_metric(card.tutorial_metric, card.tutorial_value)}"
 
 
 def cmd_info(args) -> int:
-    registry = _registry()
-    spec = registry.model(args.name)
-    dataset = registry.dataset(spec.dataset)
-    lines: list[str] = []
-    spec.build().summary(print_fn=lambda text, line_break=True: lines.append(text), line_length=80)
-    fit = spec.fit
-    print(f"{spec.name}: {spec.description}\n")
-    print("\n".join(lines))
-    print(f"\nplugin:       {registry.owner(spec)}")
-    print(f"dataset:      {dataset.name} ({dataset.description})")
-    print(f"preprocess:   {spec.preprocess.describe()}{'; one-hot labels' if spec.one_hot else ''}"
-          f"{'; training set augmented' if spec.augment else ''}{f'; target {spec.target}' if spec.target else ''}")
-    print(f"compile:      optimizer={json.dumps(spec.compile.optimizer)} loss={json.dumps(spec.compile.loss)} "
-          f"metrics={list(spec.compile.metrics)}")
-    steps = f", {fit.steps_per_epoch} steps per epoch (shuffled, repeated)" if fit.steps_per_epoch else ""
-    print(f"fit:          {fit.epochs} epochs, batch {fit.batch_size}{steps}")
-    print(f"outputs:      {spec.outputs}")
-    if spec.test_variants:
-        print(f"test sets:    plain, {', '.join(spec.test_variants)}")
-    print(f"tutorial:     {spec.tutorial.title}\n              {spec.tutorial.source}")
+    from zoo import api
     from zoo.report import format_metric
 
-    print(f"its result:   {spec.reference.metric} {format_metric(spec.reference.metric, spec.reference.value)}"
-          f"{f' ({spec.reference.note})' if spec.reference.note else ''}")
+    spec, card = api.get_spec(args.name), api.card(args.name, out=args.out)
+    dataset = api.get_dataset(spec.dataset)
+    print(f"{card.name}: {card.description}\n")
+    if args.layers:
+        lines: list[str] = []
+        api.create_model(args.name).summary(print_fn=lambda text, line_break=True: lines.append(text), line_length=80)
+        print("\n".join(lines) + "\n")
+    fit, plugin = spec.fit, api.plugin_of(args.name)
+    rows = [
+        ("plugin", plugin.describe().removeprefix("plugin ")),
+        ("dataset", f"{dataset.name} ({dataset.description})"),
+        ("parameters", "build failed: " + card.build_error if card.build_error else
+         f"{card.params:,}" + (f", {card.macs:,} MACs per sample" if card.macs else "") if card.params else "—"),
+        ("preprocess", f"{card.preprocessing}{'; one-hot labels' if spec.one_hot else ''}"
+                       f"{'; training set augmented' if spec.augment else ''}{f'; target {spec.target}' if spec.target else ''}"),
+        ("compile", f"optimizer={json.dumps(spec.compile.optimizer)} loss={json.dumps(spec.compile.loss)} "
+                    f"metrics={list(spec.compile.metrics)}"),
+        ("fit", f"{fit.epochs} epochs, batch {fit.batch_size}"
+                + (f", {fit.steps_per_epoch} steps per epoch (shuffled, repeated)" if fit.steps_per_epoch else "")),
+        ("outputs", spec.outputs),
+        ("test sets", f"plain, {', '.join(spec.test_variants)}" if spec.test_variants else "plain"),
+        ("tutorial", f"{spec.tutorial.title}\n{'':14}{spec.tutorial.source}"),
+        ("its result", f"{spec.reference.metric} {format_metric(spec.reference.metric, spec.reference.value)}"
+                       + (f" ({spec.reference.note})" if spec.reference.note else "")),
+        ("reference", _run_line(card, card.reference)),
+        ("your run", _run_line(card, card.latest)),
+        ("ONNX file", str(card.onnx_file or "—")),
+    ]
     if spec.tags:
-        print(f"tags:         {', '.join(spec.tags)}")
+        rows.append(("tags", ", ".join(spec.tags)))
+    for key, value in rows:
+        print(f"{key + ':':14}{value}")
+    if not args.layers:
+        print(f"\n(zoo info {args.name} --layers shows the Keras layer summary)")
     return 0
 
 
+def _run_line(card, run) -> str:
+    from zoo.report import format_metric
+
+    if run is None:
+        return "not run"
+    speed = f", {run.train_samples_per_sec:,.0f} training samples/s" if run.train_samples_per_sec else ""
+    return f"{card.metric} {format_metric(card.metric, run.value)} ({run.created}{speed}) in {run.folder}"
+
+
 def cmd_plugins(args) -> int:
-    registry = _registry()
-    infos = list(registry.plugins.values())
+    from zoo import api
+    from zoo.plugins import load_registry
+
+    infos = list(load_registry().plugins.values())
+    # A model that has never been run, from a plugin outside zoo, is built once to see that build() works.
+    build_errors = {name: card.build_error for info in infos if not info.builtin for name in info.models
+                    if (card := api.card(name)).build_error}
     if args.json:
-        print(json.dumps([{**vars(i), "status": i.status} for i in infos], indent=2))
+        print(json.dumps([{**vars(i), "error": i.error, "status": i.status,
+                           "build_errors": {m: build_errors[m] for m in i.models if m in build_errors}}
+                          for i in infos], indent=2))
         return 0
     from zoo.table import format_table
 
-    print(format_table(["plugin", "package", "status", "registered / error"], [
-        [i.name, f"{i.package or '?'} {i.version or ''}".strip(), i.status,
-         i.error if i.error else "left out by ZOO_PLUGINS" if i.skipped
-         else ", ".join([*(f"dataset {d}" for d in i.datasets), *(f"model {m}" for m in i.models)]) or "nothing"]
+    def registered(info) -> str:
+        if info.skipped:
+            return "left out by ZOO_PLUGINS"
+        parts = [*(f"dataset {d}" for d in info.datasets),
+                 *(f"model {m}" + (" (build failed)" if m in build_errors else "") for m in info.models)]
+        return "; ".join([", ".join(parts) or "nothing", *info.problems])
+
+    print(format_table(["plugin", "package", "status", "registered; problems"], [
+        [i.name, f"{i.package or '?'} {i.version or ''}".strip(),
+         "failed" if i.status == "ok" and any(m in build_errors for m in i.models) else i.status, registered(i)]
         for i in infos]))
+    for name, error in build_errors.items():
+        print(f"zoo: warning: {name}: {error}", file=sys.stderr)
     return 0
 
 
 def cmd_datasets(args) -> int:
     from zoo.datasets import locate
+    from zoo.plugins import load_registry
     from zoo.table import format_table
 
-    registry = _registry()
+    registry = load_registry()
     rows = []
     for name in sorted(registry.datasets):
         spec = registry.datasets[name]
@@ -249,61 +338,66 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from zoo import locations
     from zoo.leaderboard import write_leaderboard
     from zoo.report import format_metric
     from zoo.run import RunOptions, run_model
     from zoo.table import format_table
 
-    registry = _registry()
-    specs = _chosen(args, registry, "run")
+    names = _chosen(args, "run")
     options = RunOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
                          data_dir=args.data_dir, out=args.out, resume=args.resume,
                          # Keras' live progress bar on a terminal; one line per epoch in a log file.
                          verbose=1 if sys.stdout.isatty() else 2)
 
-    def run(spec):
-        print(f"== {spec.name}: {spec.description}", flush=True)
+    def run(name):
+        from zoo.api import get_spec
+
+        print(f"== {name}: {get_spec(name).description}", flush=True)
         try:
-            result = run_model(spec.name, options, registry)
+            result = run_model(name, options)
         except KeyboardInterrupt:
-            print(f"zoo: {spec.name} stopped; continue it with 'zoo run {spec.name} --resume"
-                  f"{'' if args.out == Path('exports') else f' --out {args.out}'}'", file=sys.stderr)
+            print(f"zoo: {name} stopped; continue it with 'zoo run {name} --resume"
+                  f"{'' if args.out is None else f' --out {args.out}'}'", file=sys.stderr)
             raise
-        if skipped := result.report.get("onnx", {}).get("skipped"):
-            print(f"zoo: note: {spec.name}: {skipped}", file=sys.stderr)
+        onnx = result.report.get("onnx", {})
+        if onnx.get("skipped"):
+            print(f"zoo: note: {name}: {onnx['skipped']}", file=sys.stderr)
+        if onnx.get("failed"):
+            raise ZooError(f"trained and saved to {result.folder}, but the ONNX export failed: {onnx['failed']}; "
+                           f"retry with 'zoo export {name}{'' if args.out is None else f' --out {args.out}'}'")
         return result
 
-    done, code = _for_each(specs, run, "runs")
+    done, code = _for_each(names, run, "runs")
     rows = []
-    for spec, result in done:
+    for name, result in done:
         metric, value = result.evaluation.primary
+        spec = result.spec
         ref = spec.reference.value if spec.reference.metric == metric else None
         variants = "; ".join(f"{n} {format_metric(metric, s.get(metric))}" for n, s in result.evaluation.variants.items())
-        rows.append([spec.name, f"{metric} {format_metric(metric, value)}" + (f" ({variants})" if variants else ""),
+        rows.append([name, f"{metric} {format_metric(metric, value)}" + (f" ({variants})" if variants else ""),
                      format_metric(metric, ref), f"{result.trained.samples_per_sec:,.0f}",
                      f"{result.trained.wall_seconds:.1f}", result.paths["report_md"]])
     if rows:
         print()
         print(format_table(["model", "zoo", "tutorial", "train samples/s", "fit s", "report"], rows))
-        print(f"leaderboard: {write_leaderboard(args.out)}")
+        print(f"leaderboard: {write_leaderboard(args.out or locations.runs_dir())}")
     return code
 
 
 def cmd_export(args) -> int:
-    from zoo.export import export_saved_run
+    from zoo.run import export_saved_run
     from zoo.table import format_table
 
-    registry = _registry()
-    specs = _chosen(args, registry, "export")
-    done, code = _for_each(specs, lambda spec: export_saved_run(spec.name, args.out, args.data_dir, registry),
+    done, code = _for_each(_chosen(args, "export"), lambda name: export_saved_run(name, args.out, args.data_dir),
                            "exports")
     rows = []
-    for spec, run in done:
+    for name, run in done:
         facts = run.report["onnx"]
         check = facts["validation"]
-        rows.append([spec.name, f"{facts['bytes']:,}", facts["opset"], f"{check['samples']:,}",
-                     f"{check['max_abs_diff']:.2g}", "—" if check["class_mismatches"] is None else f"{check['class_mismatches']:,}",
-                     run.paths["onnx"]])
+        rows.append([name, f"{facts['bytes']:,}", facts["opset"], f"{check['samples']:,}",
+                     f"{check['max_abs_diff']:.2g}",
+                     "—" if check["class_mismatches"] is None else f"{check['class_mismatches']:,}", run.paths["onnx"]])
     if rows:
         print(format_table(["model", "bytes", "opset", "samples checked", "max |ort - keras|", "class diffs",
                             "file"], rows))
@@ -311,9 +405,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from zoo.predict import open_export, predict_files
+    from zoo.api import load_onnx
+    from zoo.predict import predict_files
 
-    export = open_export(args.name, args.out)
+    export = load_onnx(args.name, out=args.out)
     predictions = predict_files(export, args.files, top=args.top)
     if args.json:
         print(json.dumps([p.as_json() for p in predictions], indent=2))
@@ -324,36 +419,35 @@ def cmd_predict(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from zoo import locations
     from zoo.leaderboard import write_leaderboard
 
+    out = args.out or locations.runs_dir()
     if not args.names:
-        print(write_leaderboard(args.out, args.benchmarks))
+        print(write_leaderboard(out, args.benchmarks))
         return 0
+    from zoo.plugins import load_registry
     from zoo.run import refresh_report
 
-    registry = _registry()
-    done, code = _for_each(registry.select(args.names),
-                           lambda spec: refresh_report(spec.name, args.out, args.data_dir, registry), "reports")
-    for spec, result in done:
+    names = [spec.name for spec in load_registry().select(args.names)]
+    done, code = _for_each(names, lambda name: refresh_report(name, out, args.data_dir), "reports")
+    for name, result in done:
         plots = len(result.report["plots"])
-        print(f"{spec.name}: {plots} plot{'s' * (plots != 1)}, {result.paths['report_md']}, "
-              f"{result.paths['report_html']}")
+        print(f"{name}: {plots} plot{'s' * (plots != 1)}, {result.paths['report_md']}, {result.paths['report_html']}")
     return code
 
 
 def cmd_bench(args) -> int:
-    from zoo import bench, files
+    from zoo import bench, environment, files
     from zoo.table import format_table
 
-    registry = _registry()
-    specs = _chosen(args, registry, "benchmark")
     devices = bench.DEVICES if args.device == "all" else (args.device,)
-    results = bench.run_benchmarks(registry, [s.name for s in specs], devices, seconds=args.seconds,
-                                   data_dir=args.data_dir, progress=lambda line: print(line, file=sys.stderr))
+    results = bench.run_benchmarks(_chosen(args, "benchmark"), devices, seconds=args.seconds, data_dir=args.data_dir,
+                                   progress=lambda line: print(line, file=sys.stderr))
     headers, rows = bench.summary(results)
     print(format_table(headers, rows))
     for device, peak in sorted({(r["device"], r["matmul_peak_gflops"]) for r in results if r.get("matmul_peak_gflops")}):
         print(f"{device} dense float32 matmul peak measured in this run: {peak:,.1f} GFLOP/s")
     if args.json:
-        files.write_json(args.json, {"results": results, "versions": bench.environment.versions()})
+        files.write_json(args.json, {"results": results, "versions": environment.versions()})
     return 0

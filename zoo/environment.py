@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import importlib.metadata
 import os
@@ -9,11 +10,16 @@ import platform
 import subprocess
 from pathlib import Path
 
-import zoo
+import zoo.version
 
 # Libraries whose versions go into every report and benchmark.
 LIBRARIES = ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch", "numpy", "scikit-learn",
              "pluggy", "onnx", "onnxruntime", "tf2onnx")
+
+
+def now() -> str:
+    """The current time in UTC, ISO 8601 to the second: every timestamp zoo writes comes from here."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def backend() -> str:
@@ -25,7 +31,7 @@ def backend() -> str:
 
 def versions() -> dict[str, str]:
     """Python, zoo and the installed versions of the libraries that matter to a result."""
-    found = {"python": platform.python_version(), "zoo": zoo.__version__}
+    found = {"python": platform.python_version(), "zoo": zoo.version.__version__}
     for name in LIBRARIES:
         try:
             found[name] = importlib.metadata.version(name)
@@ -37,7 +43,7 @@ def versions() -> dict[str, str]:
 @functools.cache
 def git_commit() -> str | None:
     """The commit zoo's source is checked out at (``+dirty`` if modified), or None if not a checkout."""
-    source = Path(zoo.__file__).resolve().parent.parent
+    source = Path(zoo.version.__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 
 def forward_macs(model: keras.Model) -> int:
@@ -37,6 +39,8 @@ def training_flops(model: keras.Model) -> int:
 
 
 def _leaf_layers(model: keras.Model):
+    import keras
+
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from _leaf_layers(layer)

@@ -19,7 +19,9 @@ import numpy as np
 
 from zoo.errors import ExportError
 
-SCHEMA = "zoo.onnx/1"
+SCHEMA = "zoo.onnx/2"
+# Files of the first schema have the same keys; their preprocess_scale and offset are always numbers.
+READABLE_SCHEMAS = ("zoo.onnx/1", SCHEMA)
 
 # key -> what it holds; the order is the order of README's table.
 KEYS: dict[str, str] = {
@@ -37,8 +39,9 @@ KEYS: dict[str, str] = {
     "input_layout": "`NHWC`, `NHW` or `NC`, with a note, e.g. `NC (batch, 28x28 pixels flattened row-major)`",
     "raw_input_shape": "JSON list: the shape of one raw sample before preprocessing, e.g. `[28, 28]`",
     "raw_input_dtype": "the raw data's dtype, e.g. `uint8` (pixels 0-255) or `float32` (cm)",
-    "preprocess_scale": "a float: model input = float32(raw) * scale + offset, then reshaped to `input_shape`",
-    "preprocess_offset": "a float, see `preprocess_scale`",
+    "preprocess_scale": ("JSON number, or list of one number per feature along the raw sample's last axis: "
+                         "model input = float32(raw) * scale + offset (broadcast), then reshaped to `input_shape`"),
+    "preprocess_offset": "JSON number or per-feature list, see `preprocess_scale`",
     "preprocessing": "the same in words, e.g. `x / 255, reshaped to (784,)` or `none (raw values as float32)`",
     "output_name": "the graph output's name: `probabilities`, `logits` or `y`",
     "output_shape": "JSON list, e.g. `[null, 10]`",
@@ -53,7 +56,8 @@ KEYS: dict[str, str] = {
     "exported_with": "converter and library versions, e.g. `tf2onnx 1.17.0, tensorflow 2.21.0`",
     "created": "when the file was exported (ISO 8601, UTC)",
 }
-_JSON_KEYS = {"class_names", "target_names", "input_shape", "raw_input_shape", "output_shape"}
+_JSON_KEYS = {"class_names", "target_names", "input_shape", "raw_input_shape", "output_shape", "preprocess_scale",
+              "preprocess_offset"}
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,8 @@ class OnnxMetadata:
     input_layout: str
     raw_input_shape: list[int]
     raw_input_dtype: str
-    preprocess_scale: float
-    preprocess_offset: float
+    preprocess_scale: float | list[float]
+    preprocess_offset: float | list[float]
     preprocessing: str
     output_name: str
     output_shape: list[int | None]
@@ -101,7 +105,7 @@ class OnnxMetadata:
     def from_props(cls, props: Mapping[str, str], where: str = "the ONNX file") -> OnnxMetadata:
         """Parse ``metadata_props``; ExportError when keys are missing or the schema is not zoo's."""
         schema = props.get("zoo_metadata_schema")
-        if schema != SCHEMA:
+        if schema not in READABLE_SCHEMAS:
             raise ExportError(f"{where}: not a zoo export (metadata schema {schema!r}, expected {SCHEMA!r}); "
                               "export it with 'zoo export NAME'")
         missing = [key for key in KEYS if key not in props]
@@ -129,9 +133,11 @@ class OnnxMetadata:
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
         """Raw samples (a batch, each of ``raw_input_shape``) as the model's float32 input."""
         x = np.asarray(raw).astype(np.float32)
-        if self.preprocess_scale != 1.0 or self.preprocess_offset != 0.0:
-            # float32 arithmetic, as training's preprocessing did, so inputs match bit for bit.
-            x = x * np.float32(self.preprocess_scale) + np.float32(self.preprocess_offset)
+        scale, offset = np.asarray(self.preprocess_scale, np.float32), np.asarray(self.preprocess_offset, np.float32)
+        if np.any(scale != 1.0) or np.any(offset != 0.0):
+            # float32 arithmetic, broadcast along the last axis, as training's preprocessing did, so inputs
+            # match bit for bit.
+            x = x * scale + offset
         return x.reshape((len(x), *self.input_shape[1:]))
 
 
@@ -152,12 +158,28 @@ def _type_problem(values: dict) -> str | None:
             return f"{key} must be a JSON list: null (the batch) then positive integers"
     if not dims(values["raw_input_shape"]):
         return "raw_input_shape must be a JSON list of positive integers"
-    if not all(math.isfinite(values[k]) for k in ("preprocess_scale", "preprocess_offset")):
-        return "preprocess_scale and preprocess_offset must be finite numbers"
+    for key in ("preprocess_scale", "preprocess_offset"):
+        problem = _scale_problem(key, values[key], values["raw_input_shape"])
+        if problem:
+            return problem
     if values["task"] not in ("classification", "regression"):
         return f"task must be classification or regression, not {values['task'][:40]!r}"
     if values["output_kind"] not in ("probabilities", "logits", "values"):
         return f"output_kind must be probabilities, logits or values, not {values['output_kind'][:40]!r}"
     if math.prod(values["raw_input_shape"]) != math.prod(values["input_shape"][1:]):
         return "raw_input_shape and input_shape hold different numbers of values"
+    return None
+
+
+def _scale_problem(key: str, value, raw_shape: list[int]) -> str | None:
+    """What is wrong with a preprocess_scale or preprocess_offset value, or None."""
+    def number(v):
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    if number(value):
+        return None
+    if not (isinstance(value, list) and value and all(number(v) for v in value)):
+        return f"{key} must be a finite number or a JSON list of them"
+    if len(value) != 1 and (not raw_shape or raw_shape[-1] != len(value)):
+        return f"{key} has {len(value)} values but raw samples have {raw_shape[-1] if raw_shape else 1} features"
     return None

@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from zoo import files
 from zoo.errors import ZooWarning
-from zoo.export import probabilities
+from zoo.probabilities import probabilities
 
 if TYPE_CHECKING:
     import keras
@@ -64,7 +64,7 @@ def training_curves(history: Mapping[str, Sequence[float | None]], dest: Path, t
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "training curves")
+    fig.suptitle(title or "training curves", wrap=True)
     return _save(fig, dest)
 
 
@@ -85,7 +85,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], dest: Path,
                 color="white" if count > threshold else "black")
     fig.colorbar(image, ax=ax, shrink=0.8)
     correct = int(np.trace(matrix)) if matrix.size else 0
-    fig.suptitle(title or f"confusion matrix: {correct} of {int(matrix.sum())} test samples on the diagonal")
+    fig.suptitle(title or f"confusion matrix: {correct} of {int(matrix.sum())} test samples on the diagonal", wrap=True)
     return _save(fig, dest)
 
 
@@ -110,7 +110,7 @@ def prediction_grid(images: np.ndarray, predicted: Sequence[int], truth: Sequenc
                      color=WRONG if wrong else "black")
         for spine in ax.spines.values():
             spine.set(color=WRONG if wrong else "#bbbbbb", linewidth=3 if wrong else 0.5)
-    fig.suptitle(title or "predictions (red: misclassified)")
+    fig.suptitle(title or "predictions (red: misclassified)", wrap=True)
     return _save(fig, dest)
 
 
@@ -148,7 +148,7 @@ def probability_bars(probabilities: np.ndarray, class_names: Sequence[str], trut
         ax.set_title(f"#{index}: true {class_names[true]}, predicted {class_names[predicted]} "
                      f"({probs[predicted]:.1%}, {verdict})", fontsize=10,
                      color="black" if predicted == true else WRONG)
-    fig.suptitle(title or "class probabilities (green: the true class)")
+    fig.suptitle(title or "class probabilities (green: the true class)", wrap=True)
     return _save(fig, dest)
 
 
@@ -184,7 +184,7 @@ def weight_maps(maps: np.ndarray, dest: Path, title: str, titles: Sequence[str] 
         ax.set_title(titles[i] if titles is not None else str(i), fontsize=8)
     if shared_scale and image is not None:
         fig.colorbar(image, ax=list(axes), shrink=0.8, extend="both")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, wrap=True)
     return _save(fig, dest)
 
 
@@ -198,7 +198,7 @@ def function_fit(x: np.ndarray, y: np.ndarray, grid: np.ndarray, fit: np.ndarray
     ax.set(xlabel="x", ylabel="y")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.suptitle(title or "fit")
+    fig.suptitle(title or "fit", wrap=True)
     return _save(fig, dest)
 
 
@@ -214,7 +214,7 @@ def unit_contributions(grid: np.ndarray, contributions: np.ndarray, bias: float,
     ax.set(xlabel="x", ylabel="contribution to the output")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.suptitle(title or "the fit as a weighted sum of the last hidden layer's units")
+    fig.suptitle(title or "the fit as a weighted sum of the last hidden layer's units", wrap=True)
     return _save(fig, dest)
 
 
@@ -229,7 +229,7 @@ def predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, dest: Path, titl
     ax.set(xlabel="true", ylabel="predicted")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.suptitle(title or "predicted against true")
+    fig.suptitle(title or "predicted against true", wrap=True)
     return _save(fig, dest)
 
 
@@ -520,5 +520,5 @@ def _mosaic(maps: np.ndarray, dest: Path, title: str, scale: float = 1.5) -> Pat
 
     cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-    fig.suptitle(title, fontsize=11, y=1 - 0.08 / fig.get_figheight())
+    fig.suptitle(title, fontsize=11, y=1 - 0.08 / fig.get_figheight(), wrap=True)
     return _save(fig, dest, grey=True)

@@ -1,13 +1,16 @@
 """Plugin discovery and loading: entry points of the ``zoo`` group, one failure never stops the rest.
 
-Every plugin, the built-in ones included, is found through the entry-point group.
-Each hook is called plugin by plugin and what a plugin registers is staged: it is
-kept only if that plugin's hook finishes cleanly, so a plugin that raises halfway
-leaves nothing half-registered behind.
+Every plugin, the built-in ones included, is found through the entry-point group. Each hook
+implementation pluggy accepts is called, plugin by plugin, and what it registers is staged: it is
+kept only if that implementation finishes cleanly, so one that raises halfway leaves nothing
+half-registered behind. zoo's own plugins load first and keep their names: a third-party plugin
+that registers a taken name is refused that name; between third-party plugins the first by
+entry-point name keeps it.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import warnings
@@ -23,10 +26,12 @@ from zoo.registry import PluginInfo, Registry
 from zoo.specs import DatasetSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "zoo"
+BUILTIN_DISTRIBUTION = "zoo"
+HOOKS = ("register_datasets", "register_models")
 
 
 class PluginWarning(ZooWarning):
-    """A plugin failed to load or register; the others still loaded."""
+    """A plugin failed to load or register something; the others still loaded."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class PluginSource:
     load: Callable[[], object]
     package: str | None = None
     version: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        """Whether zoo itself ships this plugin."""
+        return self.package == BUILTIN_DISTRIBUTION
 
 
 def discover() -> list[PluginSource]:
@@ -64,10 +74,11 @@ def parse_selection(value: str | None) -> tuple[set[str], set[str]]:
 def build_registry(sources: Iterable[PluginSource], selection: str | None = None) -> Registry:
     """Load the plugins, call their hooks and collect what they register.
 
-    ``selection`` is a ``ZOO_PLUGINS`` value. Failures become warnings and a
-    failed entry in ``registry.plugins``; they never stop other plugins.
+    ``selection`` is a ``ZOO_PLUGINS`` value. Failures become warnings and problems recorded in
+    ``registry.plugins``; they never stop other plugins. zoo's own plugins go first, then the
+    others by entry-point name: the first to register a name keeps it.
     """
-    sources = list(sources)
+    sources = sorted(sources, key=lambda s: (not s.builtin, s.name))
     registry = Registry()
     keep, drop = parse_selection(selection)
     for unknown in sorted((keep | drop) - {s.name for s in sources}):
@@ -77,35 +88,75 @@ def build_registry(sources: Iterable[PluginSource], selection: str | None = None
     manager.add_hookspecs(hookspecs)
     loaded = []
     for source in sources:
-        info = registry.plugins[source.name] = PluginInfo(source.name, source.package, source.version)
+        info = registry.plugins[source.name] = PluginInfo(source.name, source.package, source.version,
+                                                           builtin=source.builtin)
         if (keep and source.name not in keep) or source.name in drop:
             info.skipped = True
             continue
         try:
-            manager.register(source.load(), name=source.name)
-            loaded.append(source.name)
+            plugin = source.load()
+            manager.register(plugin, name=source.name)
         except Exception as exc:  # a broken plugin must not take the others down
-            _fail(info, "failed to load", exc)
+            _problem(info, f"failed to load: {type(exc).__name__}: {exc}")
+            continue
+        loaded.append(source.name)
+        _check_hook_names(manager, plugin, info)
     _call_hook(manager, "register_datasets", loaded, registry, _add_dataset)
     _call_hook(manager, "register_models", loaded, registry, _add_model)
     return registry
 
 
+def _check_hook_names(manager: pluggy.PluginManager, plugin: object, info: PluginInfo) -> None:
+    """Warn of an implementation of no zoo hook (a misspelling), and of a hook function left unmarked."""
+    implemented = set()
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.spec is None:
+            nearest = difflib.get_close_matches(caller.name, HOOKS, n=1, cutoff=0.0)[0]
+            _problem(info, f"implements {caller.name!r}, which is not a zoo hook. Did you mean {nearest!r}? "
+                           "zoo never calls it")
+        else:
+            implemented.add(caller.name)
+    for attribute in dir(plugin):
+        close = difflib.get_close_matches(attribute, HOOKS, n=1, cutoff=0.85)
+        function = getattr(plugin, attribute, None)
+        if close and close[0] not in implemented and callable(function) and not _is_hookimpl(function):
+            _problem(info, f"has a function {attribute!r} not marked with @zoo.hookimpl, so zoo never calls it; "
+                           f"mark it{'' if attribute == close[0] else f' and name it {close[0]!r}'}")
+
+
+def _is_hookimpl(function: object) -> bool:
+    return hasattr(function, f"{ENTRY_POINT_GROUP}_impl")
+
+
 def _call_hook(manager: pluggy.PluginManager, hook: str, order: list[str], registry: Registry,
                add: Callable[[Registry, str, object], None]) -> None:
-    impls = {impl.plugin_name: impl for impl in getattr(manager.hook, hook).get_hookimpls()}
+    by_plugin: dict[str, list] = {}
+    for impl in getattr(manager.hook, hook).get_hookimpls():
+        by_plugin.setdefault(impl.plugin_name, []).append(impl)
     for name in order:
-        info = registry.plugins[name]
-        if name not in impls or info.error:
-            continue
-        staged: list = []
-        try:
-            impls[name].function(register=staged.append)
-            for spec in staged:
+        for impl in by_plugin.get(name, []):
+            _call_one(impl, hook, registry, add)
+
+
+def _call_one(impl, hook: str, registry: Registry, add: Callable[[Registry, str, object], None]) -> None:
+    """One implementation of ``hook``: what it registers is kept only if it finishes cleanly.
+
+    A name another plugin already holds is refused on its own; the implementation's other
+    entries are kept.
+    """
+    name, info = impl.plugin_name, registry.plugins[impl.plugin_name]
+    staged: list = []
+    try:
+        impl.function(register=staged.append)
+        for spec in staged:
+            try:
                 add(registry, name, spec)
-        except Exception as exc:
-            _rollback(registry, name, staged)
-            _fail(info, f"raised in {hook}", exc)
+            except PluginConflictError as exc:
+                _problem(info, str(exc))
+    except Exception as exc:
+        _rollback(registry, name, staged)
+        where = hook if impl.function.__name__ == hook else f"{hook} ({impl.function.__name__})"
+        _problem(info, f"raised in {where}: {type(exc).__name__}: {exc}")
 
 
 def _add_dataset(registry: Registry, plugin: str, spec: object) -> None:
@@ -137,14 +188,16 @@ def _add_model(registry: Registry, plugin: str, spec: object) -> None:
 
 def _claim(registry: Registry, plugin: str, kind: str, name: str) -> None:
     key = f"{kind}:{name}"
-    if key in registry.owners:
-        first = registry.owners[key]
-        if first == plugin:
-            raise PluginConflictError(f"plugin {plugin!r} registers {kind} {name!r} twice")
-        raise PluginConflictError(
-            f"{kind} {name!r} is registered by both plugin {first!r} and plugin {plugin!r}; "
-            f"uninstall one, or leave one out with ZOO_PLUGINS=-{plugin}")
-    registry.owners[key] = plugin
+    if key not in registry.owners:
+        registry.owners[key] = plugin
+        return
+    first = registry.plugins[registry.owners[key]]
+    if first.name == plugin:
+        raise InvalidSpecError(f"plugin {plugin!r} registers {kind} {name!r} twice")
+    holder = (f"zoo's built-in plugin {first.name!r} (zoo keeps its own names)" if first.builtin else
+              f"plugin {first.name!r} (the first by entry-point name keeps it)")
+    raise PluginConflictError(f"registers {kind} {name!r}, which {holder} already has: refused. Rename it, or "
+                              f"leave this plugin out with ZOO_PLUGINS=-{plugin}")
 
 
 def _rollback(registry: Registry, plugin: str, staged: list) -> None:
@@ -158,10 +211,9 @@ def _rollback(registry: Registry, plugin: str, staged: list) -> None:
             names.remove(spec.name)
 
 
-def _fail(info: PluginInfo, what: str, exc: BaseException) -> None:
-    message = f"{type(exc).__name__}: {exc}"
-    info.error = f"{what}: {message}" if info.error is None else f"{info.error}; {what}: {message}"
-    warnings.warn(PluginWarning(f"plugin {info.name!r} {what}: {message}"), stacklevel=3)
+def _problem(info: PluginInfo, what: str) -> None:
+    info.problems.append(what)
+    warnings.warn(PluginWarning(f"plugin {info.name!r} {what}"), stacklevel=4)
 
 
 @functools.cache

@@ -1,8 +1,11 @@
-"""``zoo predict``: run PNG/NPY images or CSV rows through an entry's ONNX export.
+"""``zoo predict`` and ``zoo.load_onnx``: run raw samples (arrays, PNG/NPY images, CSV rows) through an
+entry's ONNX export.
 
 Uses onnxruntime, numpy and Pillow only, never Keras: what it does, an app can do with the
 export's metadata alone. The model file must match the sha256 that ``manifest.json`` records,
-so a replaced or damaged file is refused rather than trusted.
+so a replaced or damaged file is refused rather than trusted. Without a folder given, the export
+comes from the reference set shipped with zoo, or, for an entry it lacks (a plugin's), from the
+user's runs.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from zoo import files
+from zoo import files, locations
 from zoo.errors import ZooError
-from zoo.export import MANIFEST, ONNX_FILE, open_session, probabilities, read_manifest, run_onnx
+from zoo.manifest import MANIFEST, ONNX_FILE, recorded_sha256
 from zoo.onnx_metadata import OnnxMetadata
+from zoo.onnx_runtime import open_session, run_onnx
+from zoo.probabilities import probabilities
 
 SUFFIXES = (".png", ".npy", ".csv")
 
@@ -42,6 +47,28 @@ class OnnxExport:
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of raw samples (softmax applied to logits)."""
         return probabilities(self.outputs(raw), self.metadata.output_kind)
+
+    def predict(self, raw) -> np.ndarray:
+        """Class probabilities (classifiers) or predicted values (regression) for raw samples.
+
+        ``raw`` is one raw sample (e.g. a 28x28 uint8 image, four Iris measurements) or a batch of
+        them, checked as ``zoo predict`` checks a .npy file: shape, and values the raw dtype can hold.
+        """
+        batch = as_batch(np.asarray(raw), self.metadata, "raw")
+        if self.metadata.task == "classification":
+            return self.probabilities(batch)
+        return self.outputs(batch).reshape(len(batch), -1)
+
+    def predictions(self, raw, labels: list[str] | None = None, top: int = 3) -> list[Prediction]:
+        """What each raw sample is predicted to be, as ``zoo predict`` prints it."""
+        batch = as_batch(np.asarray(raw), self.metadata, "raw")
+        labels = labels or [f"[{i}]" for i in range(len(batch))]
+        return describe_predictions(self, labels, batch, top)
+
+    def _repr_html_(self) -> str:
+        from zoo.notebook import export_html
+
+        return export_html(self)
 
 
 @dataclass
@@ -67,9 +94,20 @@ class Prediction:
         return {"source": self.source, "x": self.inputs, "y": {n: v for n, v in self.values}}
 
 
-def open_export(name: str, out: str | Path) -> OnnxExport:
-    """The ONNX export of ``name`` under ``out``, after checking it against ``manifest.json``."""
-    out = Path(out)
+def export_folder(name: str, out: str | Path | None = None) -> Path:
+    """The folder whose ``NAME/model.onnx`` serves ``name``: ``out`` when given; else the reference set
+    when it has the entry, else the user's runs folder."""
+    if out is not None:
+        return Path(out)
+    reference = locations.reference_dir()
+    if reference is not None and (reference / name / ONNX_FILE).is_file():
+        return reference
+    return locations.runs_dir()
+
+
+def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
+    """The ONNX export of ``name`` under ``out`` (see ``export_folder``), checked against ``manifest.json``."""
+    out = export_folder(name, out)
     path = out / name / ONNX_FILE
     files.recover(out / name)
     try:
@@ -90,9 +128,8 @@ def verify_sha256(model_bytes: bytes, path: Path, name: str, out: Path) -> None:
     """Refuse a model file whose sha256 is not the one ``manifest.json`` recorded for it."""
     import hashlib
 
-    manifest = read_manifest(out)
     key = f"{name}/{ONNX_FILE}"
-    recorded = ((manifest or {}).get("entries", {}).get(name, {}).get("files", {}).get(key) or {}).get("sha256")
+    recorded = recorded_sha256(out, name)
     if recorded is None:
         raise PredictError(f"{out / MANIFEST} has no sha256 for {key}, so {path} cannot be verified; "
                            f"run 'zoo export {name} --out {out}' to export and record it")
@@ -157,13 +194,18 @@ def read_npy(path: Path, metadata: OnnxMetadata) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise PredictError(f"{path}: not a readable .npy array ({exc})") from exc
+    return as_batch(array, metadata, str(path))
+
+
+def as_batch(array: np.ndarray, metadata: OnnxMetadata, where: str) -> np.ndarray:
+    """One raw sample or a batch of them as a batch of the raw dtype; PredictError for the wrong shape or values."""
     shape = tuple(metadata.raw_input_shape)
     if array.shape == shape:
         array = array[None]
     elif array.shape[1:] != shape or len(array) == 0:
-        raise PredictError(f"{path}: an array of shape {array.shape}; {_expects(metadata)}: give shape "
+        raise PredictError(f"{where}: an array of shape {array.shape}; {_expects(metadata)}: give shape "
                            f"{shape} for one sample or (N, {', '.join(map(str, shape))}) for N")
-    return check_values(array, metadata, str(path))
+    return check_values(array, metadata, where)
 
 
 def read_csv(path: Path, metadata: OnnxMetadata) -> tuple[list[int], np.ndarray]:
@@ -212,18 +254,21 @@ def check_values(array: np.ndarray, metadata: OnnxMetadata, where: str) -> np.nd
 
 def predict_files(export: OnnxExport, paths: list[str | Path], top: int = 3) -> list[Prediction]:
     """Predictions for every sample in ``paths``: the ``top`` classes, or the regression values."""
-    metadata = export.metadata
     predictions = []
     for path in paths:
-        labels, raw = read_samples(path, metadata)
-        if metadata.task == "classification":
-            probabilities = export.probabilities(raw)
-            for label, row in zip(labels, probabilities):
-                best = np.argsort(-row, kind="stable")[:top]
-                predictions.append(Prediction(label, [(metadata.class_names[i], float(row[i])) for i in best], [], []))
-        else:
-            outputs = export.outputs(raw).reshape(len(raw), -1)
-            for label, x, row in zip(labels, raw.reshape(len(raw), -1), outputs):
-                predictions.append(Prediction(label, [], list(zip(metadata.target_names, map(float, row))),
-                                              [float(v) for v in x]))
+        labels, raw = read_samples(path, export.metadata)
+        predictions += describe_predictions(export, labels, raw, top)
     return predictions
+
+
+def describe_predictions(export: OnnxExport, labels: list[str], raw: np.ndarray, top: int) -> list[Prediction]:
+    """A Prediction per raw sample of a checked batch: the ``top`` classes, or the regression values."""
+    metadata = export.metadata
+    if metadata.task == "classification":
+        rows = export.probabilities(raw)
+        best = [np.argsort(-row, kind="stable")[:top] for row in rows]
+        return [Prediction(label, [(metadata.class_names[i], float(row[i])) for i in order], [], [])
+                for label, row, order in zip(labels, rows, best)]
+    outputs = export.outputs(raw).reshape(len(raw), -1)
+    return [Prediction(label, [], list(zip(metadata.target_names, map(float, row))), [float(v) for v in x])
+            for label, x, row in zip(labels, raw.reshape(len(raw), -1), outputs)]

@@ -19,6 +19,7 @@ class Prepared:
     y_test: np.ndarray
     truth: np.ndarray  # test targets as metrics want them: class indices, or the target column
     test_variants: dict[str, np.ndarray] = field(default_factory=dict)  # name -> transformed x_test
+    n_outputs: int | None = None  # what the model must output per sample: one per class or target; None: unknown
 
     @property
     def n_train(self) -> int:
@@ -34,7 +35,8 @@ def prepare(spec: ModelSpec, dataset: DatasetSpec, splits: Splits) -> Prepared:
         x_train, y_train = spec.augment(x_train, y_train)
     truth = y_test.argmax(axis=1) if spec.one_hot else y_test
     variants = {name: np.asarray(f(x_test), dtype=np.float32) for name, f in spec.test_variants.items()}
-    return Prepared(x_train, y_train, x_test, y_test, truth, variants)
+    n_outputs = len(dataset.class_names) if dataset.task == "classification" else y_test.shape[1]
+    return Prepared(x_train, y_train, x_test, y_test, truth, variants, n_outputs)
 
 
 def _targets(spec: ModelSpec, dataset: DatasetSpec, y: np.ndarray) -> np.ndarray:

@@ -11,20 +11,35 @@ from zoo.specs import DatasetSpec, ModelSpec
 
 @dataclass
 class PluginInfo:
-    """One plugin as loaded: its package, what it registered, or why it failed."""
+    """One plugin as loaded: its distribution, what it registered, and what went wrong."""
 
-    name: str
-    package: str | None = None
+    name: str  # the entry point's name
+    package: str | None = None  # the distribution that declares it, e.g. "zoo-iris-wide"
     version: str | None = None
+    builtin: bool = False  # shipped with zoo itself
     datasets: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
-    error: str | None = None
+    problems: list[str] = field(default_factory=list)  # one line each, as warned
     skipped: bool = False  # left out by ZOO_PLUGINS
 
     @property
+    def error(self) -> str | None:
+        """Everything that went wrong, in one line, or None."""
+        return "; ".join(self.problems) or None
+
+    @property
     def status(self) -> str:
-        """'ok', 'failed' or 'skipped'."""
-        return "skipped" if self.skipped else "failed" if self.error else "ok"
+        """'ok'; 'failed' (problems, nothing registered); 'partial' (problems, some entries kept); 'skipped'."""
+        if self.skipped:
+            return "skipped"
+        if not self.problems:
+            return "ok"
+        return "partial" if self.datasets or self.models else "failed"
+
+    def describe(self) -> str:
+        """``plugin 'name' (distribution version)``, for messages that trace a problem to its code."""
+        dist = " ".join(v for v in (self.package, self.version) if v)
+        return f"plugin {self.name!r}" + (f" ({dist})" if dist else "")
 
 
 @dataclass
@@ -63,7 +78,7 @@ class Registry:
         return self.owners[f"{kind}:{spec.name}"]
 
     def list_models(self, pattern: str | None = None, *, dataset: str | None = None,
-                    task: str | None = None, plugin: str | None = None) -> list[ModelSpec]:
+                    task: str | None = None, tag: str | None = None, plugin: str | None = None) -> list[ModelSpec]:
         """Models whose names match the fnmatch ``pattern`` (``*`` if none), filtered, sorted by name.
 
         A filter naming a dataset or plugin that does not exist raises with the closest names,
@@ -83,6 +98,8 @@ class Registry:
             if dataset and spec.dataset != dataset:
                 continue
             if task and spec.task != task:
+                continue
+            if tag and tag not in spec.tags:
                 continue
             if plugin and self.owner(spec) != plugin:
                 continue

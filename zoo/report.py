@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import environment, files
-from zoo.evaluate import Evaluation
 from zoo.specs import DatasetSpec, ModelSpec, Splits
-from zoo.train import TrainResult
+
+if TYPE_CHECKING:
+    from zoo.evaluate import Evaluation
+    from zoo.registry import PluginInfo
+    from zoo.training import TrainResult
 
 SCHEMA = "zoo.report/1"
 
 
 def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained: TrainResult,
-                 evaluation: Evaluation, *, plugin: str | None = None) -> dict[str, Any]:
-    """Everything a run measured, with the tutorial's number beside zoo's."""
+                 evaluation: Evaluation, *, plugin: PluginInfo | None = None) -> dict[str, Any]:
+    """Everything a run measured, with the tutorial's number beside zoo's, and the code that produced it."""
+    from zoo.flops import forward_macs
+
     metric, value = evaluation.primary
     settings = trained.settings
     report = {
         "schema": SCHEMA,
-        "model": spec.name, "dataset": dataset.name, "task": spec.task, "plugin": plugin,
+        "model": spec.name, "dataset": dataset.name, "task": spec.task,
+        "plugin": plugin.name if plugin else None,
+        # The distribution that installed the plugin, so a result can be traced to the code behind it.
+        "distribution": {"name": plugin.package, "version": plugin.version} if plugin else None,
         "description": spec.description,
         "tutorial": {"title": spec.tutorial.title, "source": spec.tutorial.source},
         "reference": {"metric": spec.reference.metric, "value": spec.reference.value, "note": spec.reference.note},
@@ -36,7 +43,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "confusion_matrix": evaluation.confusion,
         "history": trained.history,
         "training": {
-            "params": int(trained.model.count_params()),
+            "params": int(trained.model.count_params()), "macs": forward_macs(trained.model),
             "epochs": settings.epochs, "batch_size": settings.batch_size,
             "steps_per_epoch": settings.steps_per_epoch, "seed": settings.seed,
             "train_samples": trained.train_samples, "resumed_from_epoch": trained.resumed_from_epoch,
@@ -54,7 +61,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         },
         "data": {"origin": splits.origin, "checksums_sha256": dict(splits.files),
                  "n_train": len(splits.x_train), "n_test": len(splits.x_test)},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": environment.now(),
         "command": " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name == "zoo" else None,
     }
     return files.finite(report)
@@ -96,7 +103,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     measured, reference, training, env = (report["measured"], report["reference"], report["training"],
                                           report["environment"])
     lines = [f"# {report['model']}", "", report["description"], "",
-             f"Dataset `{report['dataset']}` · task {report['task']} · plugin `{report['plugin']}` · "
+             f"Dataset `{report['dataset']}` · task {report['task']} · plugin `{report['plugin']}`{_distribution(report)} · "
              f"tutorial: {report['tutorial']['title']} ({report['tutorial']['source']})", "",
              "## Result", "", "| | zoo | tutorial |", "|---|---|---|"]
     ref_value = reference["value"] if reference["metric"] == measured["metric"] else None
@@ -111,7 +118,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _plots(report.get("plots") or {})
     lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in training.items()]
-    lines += _per_class(report) + _history(report["history"]) + _onnx(report.get("onnx"))
+    lines += _per_class(report) + _history(report["history"]) + _onnx(report.get("onnx"), report["model"])
     lines += ["", "## Provenance", "", "| | |", "|---|---|",
               f"| device | {env['device']['kind']}: {env['device']['name']} |", f"| Keras backend | {env['backend']} |",
               f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
@@ -121,6 +128,11 @@ def render_markdown(report: dict[str, Any]) -> str:
               "Data checksums (sha256):", ""]
     lines += [f"- `{name}`: `{digest}`" for name, digest in report["data"]["checksums_sha256"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _distribution(report: dict[str, Any]) -> str:
+    dist = report.get("distribution") or {}
+    return f" ({' '.join(v for v in (dist.get('name'), dist.get('version')) if v)})" if dist.get("name") else ""
 
 
 def _cell(value: Any) -> str:
@@ -167,12 +179,15 @@ def _plots(plots: dict[str, str]) -> list[str]:
     return lines
 
 
-def _onnx(facts: dict[str, Any] | None) -> list[str]:
+def _onnx(facts: dict[str, Any] | None, name: str) -> list[str]:
     """The ONNX export: its file, names, and how closely onnxruntime matched Keras."""
     if not facts:
         return []
     if "skipped" in facts:
         return ["", "## ONNX export", "", facts["skipped"]]
+    if "failed" in facts:
+        return ["", "## ONNX export", "", f"**Failed**: {facts['failed']}. The trained model is saved as "
+                f"`model.keras`; retry with `zoo export {name}` once the cause is fixed."]
     check, inp, out = facts["validation"], facts["input"], facts["output"]
     classes = ("" if check["class_mismatches"] is None else
                f"; predicted class agrees on {check['samples'] - check['class_mismatches']:,} of {check['samples']:,}")

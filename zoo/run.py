@@ -1,33 +1,34 @@
-"""One entry end to end: load its data, train, evaluate, save the model and its report.
+"""One entry end to end: load its data, train, evaluate, save the model, its ONNX export and its report.
 
-The CLI's ``zoo run``, the benchmarks and the tests all come through here.
+``zoo run`` and ``zoo.train`` come through ``run_model``; ``zoo export``, ``zoo report NAME`` and
+``zoo.load_run`` work on an earlier run saved on disk (``load_run``).
 """
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-
-from zoo import environment, files
-from zoo.errors import TrainingError, ZooError, ZooWarning
+from zoo import environment, files, locations
+from zoo.build import check_data
 from zoo.datasets import load_dataset
-from zoo.evaluate import Evaluation, evaluate
-from zoo.export import export_onnx, update_manifest
+from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning
+from zoo.evaluate import Evaluation, evaluate, predict
+from zoo.export import ExportRequest, export_onnx
+from zoo.manifest import update_manifest
 from zoo.plots import write_plots
 from zoo.plugins import load_registry
 from zoo.prepare import Prepared, prepare
 from zoo.registry import Registry
 from zoo.report import build_report, read_report, write_report
 from zoo.specs import DatasetSpec, ModelSpec, Splits
-from zoo.train import TrainResult, TrainSettings, train
+from zoo.training import TrainResult, TrainSettings, train
 
-DEFAULT_OUT = Path("exports")
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,14 @@ class RunOptions:
     seed: int = 0
     device: str = "auto"
     data_dir: str | Path | None = None
-    out: Path = DEFAULT_OUT
+    out: Path | None = None  # None: the user's runs folder, zoo.locations.runs_dir()
     verbose: str | int = "auto"
     resume: bool = False  # continue an interrupted run of the entry from its last finished epoch
+
+    @property
+    def out_dir(self) -> Path:
+        """Where the run's folder goes."""
+        return Path(self.out) if self.out is not None else locations.runs_dir()
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Run:
 
     ``run_model`` makes one by training; ``load_run`` makes one from an earlier run on disk
     (then ``trained`` is None and ``evaluation`` is computed again from the saved model).
+    In a notebook it shows as its report, figures included.
     """
 
     spec: ModelSpec
@@ -63,33 +70,50 @@ class Run:
     trained: TrainResult | None = None
     paths: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def export_failed(self) -> str | None:
+        """Why this run's ONNX export failed, or None (exported, or skipped under another backend)."""
+        return (self.report.get("onnx") or {}).get("failed")
+
+    def _repr_html_(self) -> str:
+        from zoo.notebook import report_html
+
+        return report_html(self.report, self.folder)
+
 
 def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry | None = None) -> Run:
     """Train and evaluate the model ``name``, then save ``model.keras``, its validated ONNX export and its
-    report under ``options.out``, and record the export in ``options.out/manifest.json``."""
+    report under ``options.out_dir``, and record the export in its ``manifest.json``.
+
+    Training is never lost to a later step: when the export fails, the model and report are still
+    saved (the report says why under ``"onnx": {"failed": ...}``) and ``zoo export NAME`` can retry.
+    """
     registry = registry or load_registry()
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
-    folder = Path(options.out) / spec.name
+    folder = options.out_dir / spec.name
     _writable(folder)
     backup = resume_folder(folder, options.resume)
+    plugin = registry.plugin(registry.owner(spec))
     splits = load_dataset(dataset, options.data_dir)
+    check_data(spec, splits.x_train.shape[1:], plugin)
     data = prepare(spec, dataset, splits)
     settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed)
     try:
-        trained = train(spec, data, settings, device=options.device, verbose=options.verbose, backup_dir=backup)
+        trained = train(spec, data, settings, device=options.device, verbose=options.verbose, backup_dir=backup,
+                        plugin=plugin)
     except TrainingError as exc:
         raise TrainingError(f"{exc} (details: {write_failure(folder, spec, exc)})") from exc
     evaluation = evaluate(spec, dataset, trained.model, data)
-    report = build_report(spec, dataset, splits, trained, evaluation, plugin=registry.owner(spec))
+    report = build_report(spec, dataset, splits, trained, evaluation, plugin=plugin)
     result = Run(spec, dataset, splits, data, trained.model, evaluation, report, folder, trained)
     # Everything is written into a staging folder that replaces the entry's folder only when
-    # complete: an interrupted or failed run leaves the previous export as it was.
+    # complete: an interrupted or failed run leaves the previous one as it was.
     try:
         with files.staged_folder(folder) as staging:
             written = write_artifacts(result, staging)
     except OSError as exc:
-        raise ZooError(f"cannot write the export of {spec.name} to {folder}: {exc.strerror or exc}; nothing there "
+        raise ZooError(f"cannot write the run of {spec.name} to {folder}: {exc.strerror or exc}; nothing there "
                        "was changed. Free some disk space or choose another --out") from exc
     result.paths = {key: folder / name for key, name in written.items()}
     update_manifest(folder, result.report)
@@ -121,26 +145,62 @@ def resume_folder(folder: Path, resume: bool) -> Path:
 
 
 def write_failure(folder: Path, spec: ModelSpec, error: TrainingError) -> Path:
-    """Record a failed training run in ``folder/failed-run.json``, leaving any earlier export untouched."""
+    """Record a failed training run in ``folder/failed-run.json``, leaving any earlier run untouched."""
     result = getattr(error, "result", None)
     path = folder / "failed-run.json"
     files.write_json(path, files.finite({
         "schema": "zoo.failure/1", "model": spec.name, "error": str(error),
         "history": result.history if result else {},
         "settings": vars(result.settings) if result else {},
-        "backend": environment.backend(), "versions": environment.versions(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "backend": environment.backend(), "versions": environment.versions(), "created": environment.now(),
     }))
     return path
 
 
 def write_artifacts(result: Run, folder: Path) -> dict[str, str]:
-    """Write every file of a run into ``folder``; returns {kind: file name}."""
+    """Write every file of a run into ``folder``; returns {kind: file name}.
+
+    A failed export is recorded in the report and the rest is written all the same.
+    """
     written = {"model": save_model(result.model, folder / "model.keras").name}
-    # Validated before anything is written; its facts go into the report written next.
-    written.update(export_onnx(result, folder))
+    written.update(add_export(result, folder, keep_going=True))
     written.update(write_report_files(result, folder))
     return written
+
+
+def add_export(result: Run, folder: Path, *, keep_going: bool) -> dict[str, str]:
+    """Export ``result``'s model into ``folder`` and record the facts in its report.
+
+    Under a backend tf2onnx cannot convert, the report says the export was skipped. With
+    ``keep_going`` a failed export is recorded as ``{"failed": reason}``; without, it raises.
+    """
+    from zoo.convert import unavailable_reason
+
+    reason = unavailable_reason(result.spec.name)
+    if reason:
+        result.report["onnx"] = {"skipped": reason}
+        return {}
+    try:
+        facts = export_onnx(result.model, export_request(result), folder)
+    except ExportError as exc:
+        if not keep_going:
+            raise
+        result.report["onnx"] = {"failed": str(exc)}
+        return {}
+    result.report["onnx"] = facts
+    return {"onnx": facts["file"], **{f"onnx_{Path(p).stem}": p for p in facts["test_data_set"]["files"]}}
+
+
+def export_request(result: Run) -> ExportRequest:
+    """What the exporter needs to know about a run besides its model."""
+    outputs = result.evaluation.outputs
+    if outputs is None or len(outputs) != len(result.data.x_test):
+        outputs = predict(result.model, result.data.x_test)
+    env = result.report.get("environment", {})
+    keras_version = env.get("versions", {}).get("keras", "?")
+    return ExportRequest(result.spec, result.dataset, result.data.x_test, result.data.truth, outputs,
+                         tuple(result.splits.x_test.shape[1:]), str(result.splits.x_test.dtype),
+                         result.evaluation.primary, f"keras {keras_version} ({env.get('backend', '?')} backend)")
 
 
 def write_report_files(result: Run, folder: Path) -> dict[str, str]:
@@ -163,14 +223,17 @@ def save_model(model, dest: Path) -> Path:
     return dest
 
 
-def load_run(name: str, out: str | Path = DEFAULT_OUT, data_dir: str | Path | None = None,
+def load_run(name: str, out: str | Path | None = None, data_dir: str | Path | None = None,
              registry: Registry | None = None) -> Run:
-    """The earlier run of ``name`` saved under ``out``: its model (loaded in Keras' safe mode), its report,
-    and the test data it is scored on, scored again."""
+    """The earlier run of ``name`` saved under ``out`` (default: the user's runs folder): its model (loaded
+    in Keras' safe mode), its report, and the test data it is scored on, scored again."""
+    import keras
+
     registry = registry or load_registry()
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
-    folder = Path(out) / spec.name
+    out = Path(out) if out is not None else locations.runs_dir()
+    folder = out / spec.name
     report = read_report(folder)
     model_path = folder / "model.keras"
     if report is None or not model_path.is_file():
@@ -186,7 +249,7 @@ def load_run(name: str, out: str | Path = DEFAULT_OUT, data_dir: str | Path | No
     return Run(spec, dataset, splits, data, model, evaluate(spec, dataset, model, data), report, folder)
 
 
-def refresh_report(name: str, out: str | Path = DEFAULT_OUT, data_dir: str | Path | None = None,
+def refresh_report(name: str, out: str | Path | None = None, data_dir: str | Path | None = None,
                    registry: Registry | None = None) -> Run:
     """Draw an earlier run's plots again and rewrite its report files; its model and exports stay as they are.
 
@@ -198,3 +261,27 @@ def refresh_report(name: str, out: str | Path = DEFAULT_OUT, data_dir: str | Pat
         written = write_report_files(result, staging)
     result.paths = {key: result.folder / path for key, path in written.items()}
     return result
+
+
+def export_saved_run(name: str, out: str | Path | None = None, data_dir: str | Path | None = None,
+                     registry: Registry | None = None) -> Run:
+    """``zoo export``: add the ONNX export to the earlier run of ``name`` saved under ``out``.
+
+    All or nothing: the entry's folder is copied, the export and the updated report are written
+    into the copy, and the copy replaces the folder only if everything succeeded.
+    """
+    import keras
+
+    from zoo.convert import unavailable_reason
+
+    if unavailable_reason(name):
+        raise ExportError(f"cannot export under the {keras.backend.backend()} backend: tf2onnx needs "
+                          f"TensorFlow; run 'KERAS_BACKEND=tensorflow zoo export {name}'")
+    run = load_run(name, out, data_dir, registry)
+    with files.staged_folder(run.folder, copy_existing=True) as staging:
+        written = add_export(run, staging, keep_going=False)
+        json_path, md_path = write_report(run.report, staging)
+    run.paths = {kind: run.folder / path for kind, path in
+                 {**written, "report_json": json_path.name, "report_md": md_path.name}.items()}
+    update_manifest(run.folder, run.report)
+    return run

@@ -105,22 +105,82 @@ class DatasetSpec:
         return self.load is None
 
 
+Scale = float | tuple[float, ...]
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """How raw samples become model inputs: ``float32(x) * scale + offset``, reshaped per sample.
 
-    Declarative on purpose: the same numbers go into reports and export metadata,
-    so an app without zoo can prepare raw data exactly as training did.
+    ``scale`` and ``offset`` are numbers, or one number per feature along the raw sample's last
+    axis (numpy broadcasting), e.g. per-column standardisation of a table: ``Preprocess.standardize``.
+    Declarative on purpose: the same numbers go into reports and export metadata, so an app
+    without zoo can prepare raw data exactly as training did.
     """
 
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: Scale = 1.0
+    offset: Scale = 0.0
     shape: tuple[int, ...] | None = None  # per-sample shape after reshaping; None keeps it
+
+    def __post_init__(self) -> None:
+        for name in ("scale", "offset"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                values = tuple(float(v) for v in np.asarray(value, dtype=np.float64).ravel())
+                _check(len(values) >= 1, "preprocess", f"{name} needs at least one value")
+                object.__setattr__(self, name, values)
+            else:
+                _check(isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool),
+                       "preprocess", f"{name} must be a number or a list of numbers, not {value!r}")
+                object.__setattr__(self, name, float(value))
+            _check(bool(np.all(np.isfinite(getattr(self, name)))), "preprocess", f"{name} must be finite")
+
+    @classmethod
+    def standardize(cls, mean, std, shape: tuple[int, ...] | None = None) -> Preprocess:
+        """Per-feature standardisation ``(x - mean) / std``, as ``scale = 1/std`` and ``offset = -mean/std``."""
+        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        _check(bool(np.all(std > 0)), "preprocess", "standardize needs every std > 0")
+        return cls(scale=tuple(1.0 / std), offset=tuple(-mean / std), shape=shape)
+
+    @property
+    def per_feature(self) -> int | None:
+        """How many features the per-feature values are for, or None when both are plain numbers."""
+        lengths = {len(v) for v in (self.scale, self.offset) if isinstance(v, tuple)}
+        return max(lengths) if lengths else None
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the values pass through unchanged (apart from the float32 cast and the reshape)."""
+        return bool(np.all(np.asarray(self.scale) == 1.0) and np.all(np.asarray(self.offset) == 0.0))
+
+    @property
+    def scale_value(self) -> float | list[float]:
+        """``scale`` as a JSON value: a number, or a list with one number per feature."""
+        return list(self.scale) if isinstance(self.scale, tuple) else self.scale
+
+    @property
+    def offset_value(self) -> float | list[float]:
+        """``offset`` as a JSON value: a number, or a list with one number per feature."""
+        return list(self.offset) if isinstance(self.offset, tuple) else self.offset
+
+    def feature_problem(self, raw_sample_shape: tuple[int, ...]) -> str | None:
+        """Why the per-feature values do not fit raw samples of this shape, or None."""
+        for name in ("scale", "offset"):
+            value = getattr(self, name)
+            if isinstance(value, tuple) and len(value) != 1 and (
+                    not raw_sample_shape or raw_sample_shape[-1] != len(value)):
+                return (f"preprocess.{name} has {len(value)} values, but a raw sample of shape "
+                        f"{tuple(raw_sample_shape)} has {raw_sample_shape[-1] if raw_sample_shape else 1} "
+                        "along its last axis; give one value per feature")
+        return None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = np.asarray(x, dtype=np.float32)
-        if self.scale != 1.0 or self.offset != 0.0:
-            out = out * np.float32(self.scale) + np.float32(self.offset)
+        problem = self.feature_problem(out.shape[1:])
+        if problem:
+            raise InvalidSpecError(problem)
+        if not self.is_identity:
+            out = out * np.asarray(self.scale, np.float32) + np.asarray(self.offset, np.float32)
         if self.shape is not None:
             out = out.reshape((len(out), *self.shape))
         return out
@@ -128,14 +188,21 @@ class Preprocess:
     def describe(self) -> str:
         """A short human description, e.g. ``x / 255, reshaped to (784,)``."""
         steps = []
-        if self.scale != 1.0:
-            inverse = 1.0 / self.scale
-            steps.append(f"x / {inverse:g}" if abs(inverse - round(inverse)) < 1e-9 else f"x * {self.scale:g}")
-        if self.offset != 0.0:
-            steps.append(f"+ {self.offset:g}")
+        if self.per_feature:
+            steps.append(f"per feature: x * ({_numbers(self.scale)}) + ({_numbers(self.offset)})")
+        else:
+            if self.scale != 1.0:
+                inverse = 1.0 / self.scale
+                steps.append(f"x / {inverse:g}" if abs(inverse - round(inverse)) < 1e-9 else f"x * {self.scale:g}")
+            if self.offset != 0.0:
+                steps.append(f"+ {self.offset:g}")
         if self.shape is not None:
             steps.append(f"reshaped to {tuple(self.shape)}")
         return ", ".join(steps) if steps else "none (raw values as float32)"
+
+
+def _numbers(value: Scale) -> str:
+    return ", ".join(f"{v:.4g}" for v in (value if isinstance(value, tuple) else (value,)))
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """Building a Brain in 10 Minutes: ten linear neurons on raw Fashion-MNIST pixels."""
 
-import keras
-
 import zoo
 
 
-def build() -> keras.Model:
+def build() -> "keras.Model":
     """Flatten(28x28) -> Dense(10): 7,840 weights + 10 biases, outputs are logits."""
+    import keras  # here, not at the top: listing zoo's entries must not start TensorFlow
+
     return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)],
                             name="fashion_linear")
 

@@ -1,6 +1,5 @@
 """An introduction to neural networks (workshop): the small MNIST CNN, one epoch."""
 
-import keras
 import numpy as np
 
 import zoo
@@ -9,8 +8,10 @@ TUTORIAL = zoo.Tutorial("An introduction to neural networks (workshop, milliams/
                         "https://github.com/milliams/intro_deep_learning")
 
 
-def build() -> keras.Model:
+def build() -> "keras.Model":
     """Conv 16@5x5 -> pool -> Conv 32@5x5 -> pool -> Dense 128 -> Dropout 0.4 -> Dense 10 softmax."""
+    import keras  # here, not at the top: listing zoo's entries must not start TensorFlow
+
     return keras.Sequential([
         keras.Input((28, 28, 1)),
         keras.layers.Conv2D(16, 5, padding="same", activation="relu"),

@@ -1,0 +1,147 @@
+"""zoo's Python API: the few functions a notebook, a script, the CLI, the benchmarks and the tests all call.
+
+    import zoo
+    zoo.list_models("mnist_*")                 # names
+    zoo.card("mnist_cnn")                      # the entry's facts and reference result
+    zoo.create_model("mnist_cnn", trained=True)  # a compiled keras.Model with the reference weights
+    zoo.load_onnx("mnist_cnn").predict(pixels)   # onnxruntime on raw 28x28 uint8 images
+    run = zoo.train("iris_mlp", epochs=5)      # what `zoo run` does; run.report, run.model, run.folder
+
+Importing zoo imports none of Keras, TensorFlow or onnxruntime: each function imports what it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoo import locations
+from zoo.errors import ZooError
+from zoo.plugins import load_registry
+from zoo.specs import DatasetSpec, ModelSpec
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.cards import ModelCard
+    from zoo.predict import OnnxExport
+    from zoo.registry import PluginInfo
+    from zoo.run import Run
+
+
+
+def list_models(pattern: str = "*", *, dataset: str | None = None, task: str | None = None,
+                tag: str | None = None, plugin: str | None = None) -> list[str]:
+    """Names of the registered models matching the fnmatch ``pattern`` and the filters, sorted.
+
+    A filter naming a dataset or plugin that does not exist raises UnknownNameError with the closest names.
+    """
+    return [spec.name for spec in load_registry().list_models(pattern, dataset=dataset, task=task, tag=tag,
+                                                              plugin=plugin)]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The ``ModelSpec`` of ``name``; an unknown name raises UnknownNameError with the closest names."""
+    return load_registry().model(name)
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """The ``DatasetSpec`` of dataset ``name``; an unknown name raises UnknownNameError."""
+    return load_registry().dataset(name)
+
+
+def get_plugin(name: str) -> PluginInfo:
+    """What plugin ``name`` is (distribution, version), what it registered, and what went wrong."""
+    return load_registry().plugin(name)
+
+
+def plugin_of(name: str) -> PluginInfo:
+    """The plugin that registered model ``name``."""
+    registry = load_registry()
+    return registry.plugin(registry.owner(registry.model(name)))
+
+
+def create_model(name: str, *, trained: bool = False) -> keras.Model:
+    """``name``'s network, built and compiled as its spec says.
+
+    With ``trained=True`` it carries the reference weights shipped with zoo (trained on the full
+    data by zoo's maintainers), read from a file checked against the reference manifest and loaded
+    in Keras' safe mode; no dataset is needed.
+    """
+    from zoo.build import compile_model
+
+    spec, plugin = get_spec(name), plugin_of(name)
+    model = compile_model(spec, plugin)
+    if trained:
+        model.set_weights(_reference_model(name).get_weights())
+    return model
+
+
+def _reference_model(name: str) -> keras.Model:
+    import keras
+
+    from zoo.files import sha256_file
+    from zoo.manifest import MODEL_FILE, recorded_sha256
+
+    reference = locations.reference_dir()
+    path = reference / name / MODEL_FILE if reference else None
+    if path is None or not path.is_file():
+        raise ZooError(f"no reference weights for {name!r}: zoo ships them for its own entries only; train it "
+                       f"with zoo.train({name!r}) (or 'zoo run {name}') and use that run's model")
+    recorded = recorded_sha256(reference, name, MODEL_FILE)
+    if recorded != sha256_file(path):
+        raise ZooError(f"{path}: its sha256 differs from the reference manifest's; reinstall zoo")
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:
+    """The checked onnxruntime session of ``name``'s ONNX export, with ``.predict(raw)`` and ``.metadata``.
+
+    From the reference set shipped with zoo, unless ``out`` names a folder of runs (an entry the
+    reference set lacks, a plugin's, comes from the user's runs).
+    """
+    from zoo.predict import open_export
+
+    return open_export(name, out)
+
+
+def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | None = None,
+          epochs: int | None = None, batch_size: int | None = None, seed: int = 0, device: str = "auto",
+          resume: bool = False, verbose: str | int = "auto") -> Run:
+    """What ``zoo run NAME`` does: train, evaluate, export and report ``name``; returns the Run.
+
+    Saved to ``out`` (default: the user's runs folder, ``zoo.locations.runs_dir()``). When the ONNX
+    export fails the run is kept, ``run.export_failed`` says why, and a ZooWarning says so.
+    """
+    import warnings
+
+    from zoo.errors import ZooWarning
+    from zoo.run import RunOptions, run_model
+
+    options = RunOptions(epochs=epochs, batch_size=batch_size, seed=seed, device=device, data_dir=data_dir,
+                         out=Path(out) if out is not None else None, verbose=verbose, resume=resume)
+    run = run_model(name, options)
+    if run.export_failed:
+        warnings.warn(ZooWarning(f"{name}: trained and saved to {run.folder}, but its ONNX export failed: "
+                                 f"{run.export_failed}"), stacklevel=2)
+    return run
+
+
+def load_run(name: str, *, out: str | Path | None = None, data_dir: str | Path | None = None) -> Run:
+    """The earlier run of ``name`` saved under ``out`` (default: the user's runs folder), scored again."""
+    from zoo.run import load_run as load
+
+    return load(name, out, data_dir)
+
+
+def card(name: str, *, out: str | Path | None = None, build: bool = True) -> ModelCard:
+    """One entry's facts: headline metric and the reference result beside the tutorial's number and the
+    user's latest run (in ``out``, default the user's runs folder), parameters, MACs, the ONNX file,
+    preprocessing, fit settings, where the files are.
+
+    Read from the reports, without Keras; only an entry with no report at all is built (``build``) to
+    count its parameters, which also shows whether its ``build()`` works.
+    """
+    from zoo.cards import make_card
+
+    return make_card(get_spec(name), plugin_of(name), out=out, build=build)

@@ -1,0 +1,154 @@
+"""Model cards: one typed record per entry, read from reports, the way torchvision's ``Weights.meta`` reads.
+
+A card puts the entry's headline metric beside the tutorial's number, the reference result shipped
+with zoo and the user's latest run, with the network's size, its ONNX file and how it was trained.
+``zoo list``, ``zoo info`` and ``zoo plugins`` show cards. Building one reads JSON only; an entry with
+no report anywhere (a plugin's model never run) is built to count its parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo import locations
+from zoo.registry import PluginInfo
+from zoo.report import read_report
+from zoo.specs import ModelSpec
+
+
+@dataclass(frozen=True)
+class Result:
+    """One run's headline result and where its files are."""
+
+    value: float | None
+    test_samples: int | None
+    folder: Path
+    created: str | None
+    params: int | None
+    macs: int | None
+    train_samples_per_sec: float | None
+    backend: str | None
+    onnx: dict[str, Any] | None  # {"file", "sha256", "bytes"}, or {"failed"/"skipped": reason}, or None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything worth knowing about one entry before using it."""
+
+    name: str
+    description: str
+    dataset: str
+    task: str
+    tags: tuple[str, ...]
+    plugin: str
+    distribution: str | None
+    version: str | None
+    tutorial_title: str
+    tutorial_source: str
+    metric: str  # the headline metric: accuracy (classification) or r2 (regression)
+    tutorial_metric: str  # what the tutorial reports
+    tutorial_value: float | None
+    tutorial_note: str
+    reference: Result | None  # the reference run shipped with zoo
+    latest: Result | None  # the user's latest run
+    params: int | None
+    macs: int | None
+    preprocessing: str
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int | None
+    optimizer: Any
+    loss: Any
+    build_error: str | None = None  # why build() failed, when the card had to build the model
+
+    @property
+    def onnx_file(self) -> Path | None:
+        """The reference export's ``model.onnx``, else the latest run's, or None."""
+        for result in (self.reference, self.latest):
+            if result and result.onnx and "file" in result.onnx:
+                return result.folder / result.onnx["file"]
+        return None
+
+    @property
+    def tutorial_in_metric(self) -> float | None:
+        """The tutorial's number when it is on the headline metric, else None."""
+        return self.tutorial_value if self.tutorial_metric == self.metric else None
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (paths as strings)."""
+        return _jsonable({**asdict(self), "onnx_file": self.onnx_file})
+
+    def _repr_html_(self) -> str:
+        from zoo.notebook import card_html
+
+        return card_html(self)
+
+
+def headline_metric(spec: ModelSpec) -> str:
+    """The metric an entry is ranked by: accuracy for classifiers, R² for regressors."""
+    return "accuracy" if spec.task == "classification" else "r2"
+
+
+def make_card(spec: ModelSpec, plugin: PluginInfo, *, out: str | Path | None = None, build: bool = True) -> ModelCard:
+    """The card of ``spec``: its reference run (built-in entries), the latest run under ``out``, its facts."""
+    reference_dir = locations.reference_dir()
+    reference = _result(reference_dir / spec.name) if reference_dir else None
+    latest = _result(Path(out) / spec.name if out is not None else locations.runs_dir() / spec.name,
+                     same_code_as=plugin)
+    params = next((r.params for r in (reference, latest) if r and r.params), None)
+    macs = next((r.macs for r in (reference, latest) if r and r.macs), None)
+    build_error = None
+    if params is None and build:
+        params, macs, build_error = _count(spec, plugin)
+    fit = spec.fit
+    return ModelCard(
+        name=spec.name, description=spec.description, dataset=spec.dataset, task=spec.task, tags=spec.tags,
+        plugin=plugin.name, distribution=plugin.package, version=plugin.version,
+        tutorial_title=spec.tutorial.title, tutorial_source=spec.tutorial.source,
+        metric=headline_metric(spec), tutorial_metric=spec.reference.metric, tutorial_value=spec.reference.value,
+        tutorial_note=spec.reference.note, reference=reference, latest=latest, params=params, macs=macs,
+        preprocessing=spec.preprocess.describe(), epochs=fit.epochs, batch_size=fit.batch_size,
+        steps_per_epoch=fit.steps_per_epoch, optimizer=spec.compile.optimizer, loss=spec.compile.loss,
+        build_error=build_error)
+
+
+def _result(folder: Path, same_code_as: PluginInfo | None = None) -> Result | None:
+    report = read_report(folder)
+    if report is None:
+        return None
+    training, env, onnx = report.get("training") or {}, report.get("environment") or {}, report.get("onnx")
+    params = training.get("params")
+    if same_code_as is not None and (report.get("distribution") or {}).get("version") != same_code_as.version:
+        params = None  # the plugin changed since that run: count again rather than trust it
+    return Result(
+        value=(report.get("measured") or {}).get("value"), test_samples=(report.get("data") or {}).get("n_test"),
+        folder=folder, created=report.get("created"), params=params, macs=training.get("macs") if params else None,
+        train_samples_per_sec=training.get("train_samples_per_sec"), backend=env.get("backend"),
+        onnx={k: onnx[k] for k in ("file", "sha256", "bytes", "failed", "skipped") if k in onnx} if onnx else None)
+
+
+def _count(spec: ModelSpec, plugin: PluginInfo) -> tuple[int | None, int | None, str | None]:
+    """Parameters and MACs of a freshly built model, or the one-line reason it cannot be built."""
+    from zoo.build import build_model
+    from zoo.errors import ZooError
+    from zoo.flops import forward_macs
+
+    try:
+        model = build_model(spec, plugin)
+        return int(model.count_params()), forward_macs(model), None
+    except ZooError as exc:
+        return None, None, str(exc)
+    except Exception as exc:  # a model that builds but cannot be counted (not built yet, say)
+        return None, None, f"cannot count its parameters: {type(exc).__name__}: {exc}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
