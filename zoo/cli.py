@@ -118,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--out", type=Path, default=Path("exports"), help="where the exports are (default: exports)")
     p.set_defaults(handler=cmd_predict)
+
+    p = commands.add_parser("serve", help="the playground: try every model in a browser (onnxruntime-web, local)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
+    p.add_argument("--out", type=Path, default=Path("exports"),
+                   help="your runs; entries with no export there come from the reference set (default: exports)")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders, for the curves' test points "
+                                      "(default: $ZOO_DATA_DIR)")
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -125,6 +134,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, not {value}")
     return value
 
 
@@ -321,6 +337,12 @@ def cmd_predict(args) -> int:
         for prediction in predictions:
             print(prediction.describe())
     return 0
+
+
+def cmd_serve(args) -> int:
+    from zoo.serve import serve
+
+    return serve(args.out, args.host, args.port, args.data_dir)
 
 
 def cmd_report(args) -> int:
