@@ -40,6 +40,10 @@ try:
     ORT_MISSING = None
 except ServeError as exc:
     ORT, ORT_MISSING = None, str(exc)
+BROWSER_MISSING = ("Chromium is not installed (apt-get install chromium, or point $CHROMIUM at a Chromium or "
+                   "Chrome binary)" if CHROMIUM is None else ORT_MISSING)
+# A mark, not a skip inside a fixture: marks apply before the session's trained runs are set up.
+needs_browser = pytest.mark.skipif(BROWSER_MISSING is not None, reason=str(BROWSER_MISSING))
 TOLERANCE = 1e-4  # the export rule: absolute on probabilities, relative to the output's size above 1
 
 
@@ -86,10 +90,6 @@ class RecordingBrowser(Browser):
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium, or point $CHROMIUM at a Chromium or Chrome binary)")
-    if ORT_MISSING:
-        pytest.skip(ORT_MISSING)
     with RecordingBrowser(CHROMIUM, width=1400, height=1000) as running:
         yield running
 
@@ -234,6 +234,7 @@ def page(browser, runs, tmp_path_factory):
         yield site
 
 
+@needs_browser
 def test_every_entry_replays_its_test_vectors(browser, page, runs):
     folders = {p.parent.name: p.parent for p in runs.glob("*/model.onnx") if not p.parent.name.startswith("broken")}
     checked = replay_every_entry(browser, folders)
@@ -241,6 +242,7 @@ def test_every_entry_replays_its_test_vectors(browser, page, runs):
     assert browser.problems == []
 
 
+@needs_browser
 def test_drawn_digit_gets_the_class_zoo_predict_gives(browser, page, runs, tmp_path):
     from zoo.predict import open_export, predict_files
 
@@ -285,6 +287,7 @@ def test_drawn_digit_gets_the_class_zoo_predict_gives(browser, page, runs, tmp_p
     assert browser.problems == []
 
 
+@needs_browser
 def test_touch_draws_too(browser, page):
     group = '[data-dataset="mnist"]'
     browser.click(f"{group} button.clear")
@@ -303,6 +306,7 @@ def test_touch_draws_too(browser, page):
     assert "raw" in result and np.count_nonzero(result["raw"]) > 10, result
 
 
+@needs_browser
 def test_bad_input_shows_a_message_not_an_error(browser, page):
     # A blank canvas: a message, no bars, and the entries say they got nothing.
     group = '[data-dataset="mnist"]'
@@ -347,11 +351,13 @@ def test_bad_input_shows_a_message_not_an_error(browser, page):
     assert browser.problems == []
 
 
+@needs_browser
 def test_page_loads_only_the_webassembly_build(page):
     ort_files = {path.removeprefix("/ort/") for path in page.requests if path.startswith("/ort/")}
     assert ort_files == set(playground_files.ORT_FILES)
 
 
+@needs_browser
 @pytest.mark.skipif(not (REPO / "exports" / "mnist_cnn" / "model.onnx").is_file(), reason="no committed exports")
 def test_committed_exports_replay_and_show_the_inverted_digit_lesson(browser, tmp_path):
     """The committed exports: every test vector through the page, then each MNIST test digit inverted."""
