@@ -163,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--out", type=Path, help="use the export in this folder of runs (default: the reference "
                                             "export shipped with zoo, else your runs folder)")
+
+    p = command("serve", cmd_serve, "the playground: try every model in a browser (onnxruntime-web, local)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
+    p.add_argument("--out", type=Path, help=f"your runs, shown where they have an export, else the reference set: "
+                                            f"{RUNS_HELP}")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders, for the curves' test points "
+                                      "(default: $ZOO_DATA_DIR)")
     return parser
 
 
@@ -175,6 +183,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, not {value}")
     return value
 
 
@@ -416,6 +431,13 @@ def cmd_predict(args) -> int:
         for prediction in predictions:
             print(prediction.describe())
     return 0
+
+
+def cmd_serve(args) -> int:
+    from zoo import locations
+    from zoo.serve import serve
+
+    return serve(args.out or locations.runs_dir(), args.host, args.port, args.data_dir)
 
 
 def cmd_report(args) -> int:

@@ -1,0 +1,107 @@
+"""What ``zoo serve`` serves and where each file comes from: the page, onnxruntime-web, every entry's export.
+
+- The page (HTML, CSS, JavaScript modules) is package data in ``zoo/playground/``.
+- onnxruntime-web comes from the npm registry: ``npm ci --prefix web`` installs the version
+  pinned in ``web/package-lock.json`` into ``web/node_modules/``; ``$ZOO_ORT_DIR`` points at
+  another folder holding the same files. Only the two files of its WebAssembly build that
+  the page loads are served (``ORT_FILES``).
+- Each entry's export folder comes from ``export_folders``: the user's run when it has an
+  ONNX export, else the reference copy. Only the files in ``ENTRY_FILES`` (and report
+  figures) are served from it, never anything else in the folder.
+
+Light on purpose: no numpy, no onnx, no Keras.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+PACKAGE = Path(__file__).resolve().parent
+PAGE_DIR = PACKAGE / "playground"
+REPO = PACKAGE.parent
+# The committed reference results; the lead repoints this to the packaged reference set.
+REFERENCE = REPO / "exports"
+ORT_ENV = "ZOO_ORT_DIR"
+ORT_DEFAULT = REPO / "web" / "node_modules" / "onnxruntime-web" / "dist"
+# onnxruntime-web's WebAssembly-only ES module (its Emscripten glue bundled in) and the one
+# .wasm binary it runs single-threaded: nothing of the WebGL, WebGPU or threaded builds.
+ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+ONNX_FILE = "model.onnx"
+TEST_INPUT = "test_data_set_0/input_0.pb"
+TEST_OUTPUT = "test_data_set_0/output_0.pb"
+ENTRY_FILES = (ONNX_FILE, TEST_INPUT, TEST_OUTPUT, "report.json", "report.html")
+PLOT = re.compile(r"plots/[A-Za-z0-9_-][A-Za-z0-9_.-]*\.png")
+PAGE_FILE = re.compile(r"[a-z0-9_-]+\.(?:html|js|css)")
+
+
+class ServeError(ZooError):
+    """``zoo serve`` cannot start or cannot find what it serves."""
+
+
+def export_folders(out: Path | None, reference: Path | None = None) -> dict[str, Path]:
+    """Each entry's export folder by name: ``out/NAME`` when it has a model.onnx, else the reference's.
+
+    The one place that decides where an entry comes from (dot-folders, i.e. staging, left out);
+    ``reference`` defaults to REFERENCE.
+    """
+    folders = {}
+    for root in (reference or REFERENCE, out):  # the user's runs last, so they win
+        if root is not None and Path(root).is_dir():
+            folders.update({p.parent.name: p.parent for p in Path(root).glob(f"*/{ONNX_FILE}")
+                            if not p.parent.name.startswith(".")})
+    return dict(sorted(folders.items()))
+
+
+def ort_folder() -> Path:
+    """The folder holding ``ORT_FILES``: ``$ZOO_ORT_DIR``, else what ``npm ci --prefix web`` installed."""
+    folder = Path(os.environ[ORT_ENV]) if os.environ.get(ORT_ENV) else ORT_DEFAULT
+    missing = [name for name in ORT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ServeError(f"onnxruntime-web is not installed: {folder / missing[0]} is missing; run "
+                         f"'npm ci --prefix web --ignore-scripts' in zoo's source folder ({REPO}), or set "
+                         f"{ORT_ENV} to a folder holding {' and '.join(ORT_FILES)}")
+    return folder
+
+
+def page_file(name: str) -> Path | None:
+    """One of the page's own files (``index.html``, ``main.js``, ...), or None."""
+    path = PAGE_DIR / name
+    return path if PAGE_FILE.fullmatch(name) and path.is_file() else None
+
+
+def entry_file(folders: dict[str, Path], name: str, relative: str) -> Path | None:
+    """A servable file of entry ``name``'s export folder, or None (unknown entry, file or name)."""
+    folder = folders.get(name)
+    if folder is None or not (relative in ENTRY_FILES or PLOT.fullmatch(relative)):
+        return None
+    path = folder / relative
+    return path if path.is_file() else None
+
+
+def from_runs(folder: Path, out: Path | None, reference: Path | None = None) -> bool:
+    """Whether an entry's folder (from ``export_folders``) is the user's own run rather than the reference's."""
+    return out is not None and folder.parent.resolve() == Path(out).resolve() != (reference or REFERENCE).resolve()
+
+
+def entry_index(folders: dict[str, Path], out: Path | None, reference: Path | None = None) -> dict[str, Any]:
+    """The JSON the page starts from: every entry, where it comes from, and the URLs of its files."""
+    entries = []
+    for name, folder in folders.items():
+        base = f"entries/{name}/"
+        entries.append({
+            "name": name,
+            "source": "your run" if from_runs(folder, out, reference) else "reference",
+            "folder": str(folder),
+            "model": base + ONNX_FILE,
+            "test_input": base + TEST_INPUT if (folder / TEST_INPUT).is_file() else None,
+            "test_output": base + TEST_OUTPUT if (folder / TEST_OUTPUT).is_file() else None,
+            "report": base + "report.html" if (folder / "report.html").is_file() else None,
+            "test_points": base + "test-points.json",
+        })
+    return {"schema": "zoo.playground/1", "runs": str(out) if out is not None else None,
+            "reference": str(reference or REFERENCE), "entries": entries}
