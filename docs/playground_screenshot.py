@@ -1,4 +1,4 @@
-"""README's screenshot of the playground, from the exports in EXPORTS (default: exports/), with headless Chromium.
+"""README's screenshot of the playground, from the exports in EXPORTS (default: reference/), with headless Chromium.
 
     python docs/playground_screenshot.py [EXPORTS]
 
@@ -55,4 +55,4 @@ def wait(browser: Browser, expression: str) -> None:
 
 
 if __name__ == "__main__":
-    print(main(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "exports")))
+    print(main(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "reference")))

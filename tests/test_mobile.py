@@ -6,6 +6,7 @@ The models are the committed exports (the real trained networks); the data is th
 """
 
 import hashlib
+import json
 import logging
 import re
 import shutil
@@ -16,9 +17,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from zoo.device_copies import B1_ONNX, B1_ORT, INT8_ONNX, export_device_copies, manifest_summary, report_lines
+from zoo.device_copies import export_device_copies
+from zoo.device_summary import B1_ONNX, B1_ORT, INT8_ONNX, manifest_summary, report_lines
 from zoo.errors import ExportError
-from zoo.export import TEST_DATA_SET, compare_outputs, read_tensor, run_onnx
+from zoo.compare import compare_outputs
+from zoo.export import TEST_DATA_SET, read_tensor
+from zoo.onnx_runtime import run_onnx
 from zoo.mobile import FIXED_BATCH_KEY, MOBILE_EPS, fixed_batch, mobile_usability, ort_format_bytes, to_ort_format
 from zoo.onnx_metadata import OnnxMetadata
 from zoo.quantize import (METRIC_BOUND, QUANTIZATION_KEY, check_int8, choose_mode, quantize_int8, size_and_speed,
@@ -327,3 +331,24 @@ def test_device_bench_measures_an_entry_end_to_end():
     table = markdown([result], {"command": "c", "machine": "m", "date": "d", "onnxruntime": "o", "rounds": "1",
                                "threads": "1"})
     assert "| `iris_mlp` | dynamic (chosen) | 94.74% |" in table and "NO / NO / NO | YES / YES / YES" in table
+
+
+def test_zoo_export_mobile_int8_writes_validated_copies_and_records_them(trained_runs, tmp_path, capsys):
+    """`zoo export --mobile --int8` end to end: the copies beside model.onnx, in the report and the manifest."""
+    from zoo.cli import main
+    from zoo.files import sha256_file
+    from zoo.manifest import read_manifest
+
+    exports = shutil.copytree(trained_runs, tmp_path / "exports")
+    code = main(["export", "mnist_mlp", "--mobile", "--int8", "--out", str(exports),
+                 "--data-dir", str(trained_runs.parent / "data")])
+    assert code == 0, capsys.readouterr().err
+    folder = exports / "mnist_mlp"
+    report = json.loads((folder / "report.json").read_text())
+    assert report["onnx"]["mobile"]["usability"]["verdicts"] == dict.fromkeys(MOBILE_EPS, "YES")
+    assert report["onnx"]["int8"]["mode"] == "dynamic" and report["onnx"]["int8"]["validation"]["passed"]
+    entry = read_manifest(exports)["entries"]["mnist_mlp"]
+    for name in (B1_ONNX, B1_ORT, INT8_ONNX):
+        assert entry["files"][f"mnist_mlp/{name}"]["sha256"] == sha256_file(folder / name)
+    assert entry["mobile"]["usable"] and entry["int8"]["mode"] == "dynamic"
+    assert "Mobile (batch fixed to 1)" in (folder / "report.md").read_text()

@@ -358,7 +358,7 @@ def test_page_loads_only_the_webassembly_build(page):
 
 
 @needs_browser
-@pytest.mark.skipif(not (REPO / "exports" / "mnist_cnn" / "model.onnx").is_file(), reason="no committed exports")
+@pytest.mark.skipif(not (REPO / "reference" / "mnist_cnn" / "model.onnx").is_file(), reason="no committed exports")
 def test_committed_exports_replay_and_show_the_inverted_digit_lesson(browser, tmp_path):
     """The committed exports: every test vector through the page, then each MNIST test digit inverted."""
     import onnxruntime as ort
@@ -448,7 +448,8 @@ def test_serve_without_onnxruntime_web_says_how_to_install_it(tmp_path, monkeypa
     process = zoo_serve("--port", "0")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1 and stderr.count("\n") == 1
-    assert stderr.startswith("zoo: error: onnxruntime-web is not installed: ") and "npm ci --prefix web" in stderr
+    assert stderr.startswith("zoo: error: onnxruntime-web is not installed (") and "npm ci --prefix web" in stderr
+    assert "npm install --prefix" in stderr and "onnxruntime-web@1.30.0" in stderr
 
 
 def test_server_serves_only_what_is_listed(fake_site):
@@ -462,3 +463,8 @@ def test_server_serves_only_what_is_listed(fake_site):
     assert [site.reply(path).status for path in refused] == [404] * len(refused)
     assert site.reply("/page/main.js").content_type.startswith("text/javascript")
     assert site.reply("/ort/ort-wasm-simd-threaded.wasm").content_type == "application/wasm"
+
+
+def test_the_install_hint_names_the_pinned_onnxruntime_web():
+    lock = json.loads((REPO / "web" / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == playground_files.ORT_VERSION

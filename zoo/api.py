@@ -107,11 +107,12 @@ def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:
 
 def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | None = None,
           epochs: int | None = None, batch_size: int | None = None, seed: int = 0, device: str = "auto",
-          resume: bool = False, verbose: str | int = "auto") -> Run:
+          resume: bool = False, verbose: str | int = "auto", mobile: bool = False, int8: bool = False) -> Run:
     """What ``zoo run NAME`` does: train, evaluate, export and report ``name``; returns the Run.
 
-    Saved to ``out`` (default: the user's runs folder, ``zoo.locations.runs_dir()``). When the ONNX
-    export fails the run is kept, ``run.export_failed`` says why, and a ZooWarning says so.
+    Saved to ``out`` (default: the user's runs folder, ``zoo.locations.runs_dir()``). ``mobile`` and
+    ``int8`` add the device-sized copies of the export. When the ONNX export fails the run is kept,
+    ``run.export_failed`` says why, and a ZooWarning says so.
     """
     import warnings
 
@@ -119,7 +120,8 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     from zoo.run import RunOptions, run_model
 
     options = RunOptions(epochs=epochs, batch_size=batch_size, seed=seed, device=device, data_dir=data_dir,
-                         out=Path(out) if out is not None else None, verbose=verbose, resume=resume)
+                         out=Path(out) if out is not None else None, verbose=verbose, resume=resume, mobile=mobile,
+                         int8=int8)
     run = run_model(name, options)
     if run.export_failed:
         warnings.warn(ZooWarning(f"{name}: trained and saved to {run.folder}, but its ONNX export failed: "

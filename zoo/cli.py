@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
+    _device_copy_flags(p)
 
     p = command("report", cmd_report, "redraw earlier runs' plots and reports, or (no NAME) write the "
                                       "leaderboard OUT/index.html")
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _names(p)
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where the runs are: {RUNS_HELP}")
+    _device_copy_flags(p)
 
     p = command("predict", cmd_predict, "classify PNG/NPY images or CSV rows with a model's ONNX export")
     p.add_argument("name", metavar="NAME")
@@ -177,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _names(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
     p.add_argument("--all", action="store_true", help="every registered model")
+
+
+def _device_copy_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mobile", action="store_true", help="also a batch-1 copy and its ORT-format file, rated by "
+                                                         "onnxruntime's mobile usability checker")
+    p.add_argument("--int8", action="store_true", help="also an int8 copy, validated on the whole test split")
 
 
 def _positive(text: str) -> int:
@@ -361,7 +369,7 @@ def cmd_run(args) -> int:
 
     names = _chosen(args, "run")
     options = RunOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
-                         data_dir=args.data_dir, out=args.out, resume=args.resume,
+                         data_dir=args.data_dir, out=args.out, resume=args.resume, mobile=args.mobile, int8=args.int8,
                          # Keras' live progress bar on a terminal; one line per epoch in a log file.
                          verbose=1 if sys.stdout.isatty() else 2)
 
@@ -378,9 +386,14 @@ def cmd_run(args) -> int:
         onnx = result.report.get("onnx", {})
         if onnx.get("skipped"):
             print(f"zoo: note: {name}: {onnx['skipped']}", file=sys.stderr)
+        retry = f"zoo export {name}{'' if args.out is None else f' --out {args.out}'}"
         if onnx.get("failed"):
             raise ZooError(f"trained and saved to {result.folder}, but the ONNX export failed: {onnx['failed']}; "
-                           f"retry with 'zoo export {name}{'' if args.out is None else f' --out {args.out}'}'")
+                           f"retry with '{retry}'")
+        if onnx.get("device_copies"):
+            raise ZooError(f"trained and exported to {result.folder}, but its device-sized copies failed: "
+                           f"{onnx['device_copies']['failed']}; retry with '{retry}'"
+                           f"{' --mobile' if args.mobile else ''}{' --int8' if args.int8 else ''}")
         return result
 
     done, code = _for_each(names, run, "runs")
@@ -404,8 +417,8 @@ def cmd_export(args) -> int:
     from zoo.run import export_saved_run
     from zoo.table import format_table
 
-    done, code = _for_each(_chosen(args, "export"), lambda name: export_saved_run(name, args.out, args.data_dir),
-                           "exports")
+    done, code = _for_each(_chosen(args, "export"), lambda name: export_saved_run(
+        name, args.out, args.data_dir, mobile=args.mobile, int8=args.int8), "exports")
     rows = []
     for name, run in done:
         facts = run.report["onnx"]

@@ -1,6 +1,6 @@
 """``python -m zoo.device_bench``: float against int8 (static and dynamic), and the mobile copies, of exports.
 
-For each export under ``--exports`` (default ``exports/``), on its dataset's full test split:
+For each export under ``--exports`` (default: the reference set, ``reference/``), on its dataset's full test split:
 
 - int8, static and dynamic (and static without ``reduce_range``): the metric, top-1 agreement with
   float, whether it passes the export rule (``zoo.quantize.METRIC_BOUND`` and the test vectors), file
@@ -27,9 +27,12 @@ from typing import Any
 import numpy as np
 
 from zoo import environment, files
-from zoo.device_copies import B1_ONNX, B1_ORT, validate_batch1
+from zoo.device_copies import validate_batch1
+from zoo.device_summary import B1_ONNX, B1_ORT
 from zoo.errors import ZooError
-from zoo.export import ONNX_FILE, TEST_DATA_SET, open_session, read_tensor, run_onnx
+from zoo.export import TEST_DATA_SET, read_tensor
+from zoo.manifest import ONNX_FILE
+from zoo.onnx_runtime import open_session, run_onnx
 from zoo.mobile import MOBILE_EPS, fixed_batch, mobile_usability, ort_format_bytes
 from zoo.quantize import (CALIBRATION_SAMPLES, METRIC_BOUND, SPEED_MARGIN, SPEED_THREADS, calibration_sample,
                           check_int8, choose_mode, quantize_int8, score, size_and_speed)
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     """Measure the exports named (default: all under ``--exports``) and write the report."""
     parser = argparse.ArgumentParser(prog="python -m zoo.device_bench", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="entries to measure (default: every export in --exports)")
-    parser.add_argument("--exports", type=Path, default=Path("exports"))
+    parser.add_argument("--exports", type=Path, default=Path("reference"))
     parser.add_argument("--data-dir", default=None, help="full datasets (default: ZOO_DATA_DIR)")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per entry, int8 variant and batch size")

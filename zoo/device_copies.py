@@ -30,16 +30,17 @@ import numpy as np
 
 from zoo import files
 from zoo.errors import ExportError
-from zoo.export import TEST_DATA_SET, compare_outputs, file_facts, open_session, read_tensor, run_onnx
+from zoo.compare import compare_outputs
+from zoo.device_summary import B1_ONNX, B1_ORT, INT8_ONNX
+from zoo.export import TEST_DATA_SET, read_tensor
+from zoo.manifest import file_facts
+from zoo.onnx_runtime import open_session, run_onnx
 from zoo.mobile import ORT_OPTIMIZATION_STYLE, fixed_batch, mobile_usability, ort_format_bytes
 from zoo.quantize import Mode, check_int8, choose_mode, quantize_int8, size_and_speed
 
 if TYPE_CHECKING:
     import onnx
 
-B1_ONNX = "model.b1.onnx"
-B1_ORT = "model.b1.ort"
-INT8_ONNX = "model.int8.onnx"
 
 
 def export_device_copies(float_model: onnx.ModelProto, folder: str | Path, x_test: np.ndarray, truth: np.ndarray,
@@ -53,7 +54,7 @@ def export_device_copies(float_model: onnx.ModelProto, folder: str | Path, x_tes
     static int8 (``zoo.quantize.calibration_sample``). ``folder`` must already hold the float
     export's ``test_data_set_0``. ``int8_mode`` overrides ``zoo.quantize.choose_mode``.
     Returns ``{"mobile": {...}, "int8": {...}, "files": [names written]}``, "mobile" and "int8" only
-    when asked for; ``manifest_summary`` and ``report_lines`` condense them.
+    when asked for; ``zoo.device_summary`` condenses them for the manifest and report.md.
     """
     folder = Path(folder)
     x_test = np.asarray(x_test, np.float32)
@@ -167,44 +168,3 @@ def _int8_copy(float_model: onnx.ModelProto, float_bytes: bytes, x_test: np.ndar
             "quantization": {p.key: p.value for p in quantized.metadata_props}["quantization"],
             "validation": {**asdict(check), "passed": check.passed, "summary": check.summary()},
             **measured}
-
-
-def manifest_summary(facts: dict[str, Any]) -> dict[str, Any]:
-    """What ``manifest.json`` should record of ``export_device_copies``' facts (the files go under "files")."""
-    summary: dict[str, Any] = {}
-    if "mobile" in facts:
-        mobile = facts["mobile"]
-        summary["mobile"] = {"batch": mobile["batch"], "files": list(mobile["files"]),
-                             "ort_optimization_style": mobile["ort_format"]["optimization_style"],
-                             "usability": mobile["usability"]["verdicts"], "usable": mobile["usability"]["usable"],
-                             "usability_dynamic_batch": mobile["usability_dynamic_batch"]["verdicts"]}
-    if "int8" in facts:
-        int8 = facts["int8"]
-        summary["int8"] = int8 if "skipped" in int8 else {
-            "file": int8["file"], "mode": int8["mode"], "metric": int8["validation"]["metric"],
-            "float": int8["validation"]["float_value"], "int8": int8["validation"]["int8_value"],
-            "bound": int8["validation"]["bound"], "top1_agreement": int8["validation"]["top1_agreement"],
-            "size_ratio": int8["size_ratio"],
-            "speedup": {batch: s["int8_speedup"] for batch, s in int8["speed"].items()}, "verdict": int8["verdict"]}
-    return summary
-
-
-def report_lines(facts: dict[str, Any]) -> list[str]:
-    """Markdown lines for ``report.md``'s ONNX section, one per copy."""
-    lines = []
-    if "mobile" in facts:
-        mobile = facts["mobile"]
-        verdicts = ", ".join(f"{ep} {v}" for ep, v in mobile["usability"]["verdicts"].items())
-        before = ", ".join(f"{ep} {v}" for ep, v in mobile["usability_dynamic_batch"]["verdicts"].items())
-        sizes = ", ".join(f"`{name}` {f['bytes']:,} bytes" for name, f in mobile["files"].items())
-        samples = mobile["validation"][B1_ONNX]["test_split"]["samples"]
-        lines.append(f"- Mobile (batch fixed to 1): {sizes}; both match Keras on all {samples:,} test samples, "
-                     f"one per run. onnxruntime's mobile checker: {verdicts} (with the dynamic batch: {before}).")
-    if "int8" in facts:
-        int8 = facts["int8"]
-        if "skipped" in int8:
-            lines.append(f"- int8: {int8['skipped']}.")
-        else:
-            lines.append(f"- int8 (`{int8['file']}`, {int8['mode']}): {int8['validation']['summary']}; "
-                         f"{int8['verdict']}.")
-    return lines

@@ -63,7 +63,17 @@ def manifest_entry(folder: Path, report: dict[str, Any]) -> dict[str, Any] | Non
                                                              "max_scaled_diff", "tolerance", "class_mismatches")},
         "versions": environment.versions(),
         "created": facts["created"],
+        **_device_copies(facts),
     }
+
+
+def _device_copies(facts: dict[str, Any]) -> dict[str, Any]:
+    """What the manifest records of the batch-1 and int8 copies, when the export has them."""
+    if "mobile" not in facts and "int8" not in facts:
+        return {}
+    from zoo.device_summary import manifest_summary
+
+    return manifest_summary(facts)
 
 
 def update_manifest(folder: str | Path, report: dict[str, Any]) -> Path:

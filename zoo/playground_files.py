@@ -19,18 +19,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+from zoo import locations
 from zoo.errors import ZooError
 
 PACKAGE = Path(__file__).resolve().parent
 PAGE_DIR = PACKAGE / "playground"
 REPO = PACKAGE.parent
-# The committed reference results; the lead repoints this to the packaged reference set.
-REFERENCE = REPO / "exports"
 ORT_ENV = "ZOO_ORT_DIR"
-ORT_DEFAULT = REPO / "web" / "node_modules" / "onnxruntime-web" / "dist"
+ORT_DIST = Path("node_modules") / "onnxruntime-web" / "dist"
 # onnxruntime-web's WebAssembly-only ES module (its Emscripten glue bundled in) and the one
 # .wasm binary it runs single-threaded: nothing of the WebGL, WebGPU or threaded builds.
 ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+ORT_VERSION = "1.30.0"  # as web/package-lock.json pins it
 ONNX_FILE = "model.onnx"
 TEST_INPUT = "test_data_set_0/input_0.pb"
 TEST_OUTPUT = "test_data_set_0/output_0.pb"
@@ -47,25 +47,35 @@ def export_folders(out: Path | None, reference: Path | None = None) -> dict[str,
     """Each entry's export folder by name: ``out/NAME`` when it has a model.onnx, else the reference's.
 
     The one place that decides where an entry comes from (dot-folders, i.e. staging, left out);
-    ``reference`` defaults to REFERENCE.
+    ``reference`` defaults to the reference set shipped with zoo.
     """
     folders = {}
-    for root in (reference or REFERENCE, out):  # the user's runs last, so they win
+    for root in (reference or reference_folder(), out):  # the user's runs last, so they win
         if root is not None and Path(root).is_dir():
             folders.update({p.parent.name: p.parent for p in Path(root).glob(f"*/{ONNX_FILE}")
                             if not p.parent.name.startswith(".")})
     return dict(sorted(folders.items()))
 
 
+def reference_folder() -> Path:
+    """The reference set shipped with zoo (a folder that does not exist when this installation has none)."""
+    return locations.reference_dir() or locations.zoo_home() / "no-reference-set"
+
+
 def ort_folder() -> Path:
-    """The folder holding ``ORT_FILES``: ``$ZOO_ORT_DIR``, else what ``npm ci --prefix web`` installed."""
-    folder = Path(os.environ[ORT_ENV]) if os.environ.get(ORT_ENV) else ORT_DEFAULT
-    missing = [name for name in ORT_FILES if not (folder / name).is_file()]
-    if missing:
-        raise ServeError(f"onnxruntime-web is not installed: {folder / missing[0]} is missing; run "
-                         f"'npm ci --prefix web --ignore-scripts' in zoo's source folder ({REPO}), or set "
-                         f"{ORT_ENV} to a folder holding {' and '.join(ORT_FILES)}")
-    return folder
+    """The folder holding ``ORT_FILES``: ``$ZOO_ORT_DIR``; else what ``npm ci --prefix web`` installed in zoo's
+    source folder; else an install under ``$ZOO_HOME/web`` (for zoo installed from a wheel)."""
+    if os.environ.get(ORT_ENV):
+        candidates = [Path(os.environ[ORT_ENV])]
+    else:
+        candidates = [REPO / "web" / ORT_DIST, locations.zoo_home() / "web" / ORT_DIST]
+    for folder in candidates:
+        if all((folder / name).is_file() for name in ORT_FILES):
+            return folder
+    raise ServeError(f"onnxruntime-web is not installed ({candidates[0] / ORT_FILES[0]} is missing); in zoo's "
+                     f"source folder run 'npm ci --prefix web --ignore-scripts', or anywhere run 'npm install "
+                     f"--prefix {locations.zoo_home() / 'web'} onnxruntime-web@{ORT_VERSION}', or set {ORT_ENV} "
+                     f"to a folder holding {' and '.join(ORT_FILES)}")
 
 
 def page_file(name: str) -> Path | None:
@@ -85,7 +95,8 @@ def entry_file(folders: dict[str, Path], name: str, relative: str) -> Path | Non
 
 def from_runs(folder: Path, out: Path | None, reference: Path | None = None) -> bool:
     """Whether an entry's folder (from ``export_folders``) is the user's own run rather than the reference's."""
-    return out is not None and folder.parent.resolve() == Path(out).resolve() != (reference or REFERENCE).resolve()
+    reference = reference or reference_folder()
+    return out is not None and folder.parent.resolve() == Path(out).resolve() != reference.resolve()
 
 
 def entry_index(folders: dict[str, Path], out: Path | None, reference: Path | None = None) -> dict[str, Any]:
@@ -104,4 +115,4 @@ def entry_index(folders: dict[str, Path], out: Path | None, reference: Path | No
             "test_points": base + "test-points.json",
         })
     return {"schema": "zoo.playground/1", "runs": str(out) if out is not None else None,
-            "reference": str(reference or REFERENCE), "entries": entries}
+            "reference": str(reference or reference_folder()), "entries": entries}

@@ -201,6 +201,12 @@ def _onnx(facts: dict[str, Any] | None, name: str) -> list[str]:
              f"scaled {check['max_scaled_diff']:.3g} (tolerance {check['tolerance']:g}){classes} |",
              f"| test vectors | `{facts['test_data_set']['folder']}/`: {len(facts['test_data_set']['test_indices'])} "
              f"test samples and Keras' outputs |"]
+    if "mobile" in facts or "int8" in facts:
+        from zoo.device_summary import report_lines
+
+        lines += ["", *report_lines(facts)]
+    if "device_copies" in facts:
+        lines += ["", f"- Device-sized copies failed: {facts['device_copies']['failed']}"]
     return lines
 
 

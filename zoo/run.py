@@ -43,6 +43,8 @@ class RunOptions:
     out: Path | None = None  # None: the user's runs folder, zoo.locations.runs_dir()
     verbose: str | int = "auto"
     resume: bool = False  # continue an interrupted run of the entry from its last finished epoch
+    mobile: bool = False  # also a batch-1 copy of the export and its ORT-format file (zoo.device_copies)
+    int8: bool = False  # also an int8 copy, validated on the whole test split
 
     @property
     def out_dir(self) -> Path:
@@ -111,7 +113,7 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
     # complete: an interrupted or failed run leaves the previous one as it was.
     try:
         with files.staged_folder(folder) as staging:
-            written = write_artifacts(result, staging)
+            written = write_artifacts(result, staging, options)
     except OSError as exc:
         raise ZooError(f"cannot write the run of {spec.name} to {folder}: {exc.strerror or exc}; nothing there "
                        "was changed. Free some disk space or choose another --out") from exc
@@ -157,22 +159,25 @@ def write_failure(folder: Path, spec: ModelSpec, error: TrainingError) -> Path:
     return path
 
 
-def write_artifacts(result: Run, folder: Path) -> dict[str, str]:
+def write_artifacts(result: Run, folder: Path, options: RunOptions = RunOptions()) -> dict[str, str]:
     """Write every file of a run into ``folder``; returns {kind: file name}.
 
     A failed export is recorded in the report and the rest is written all the same.
     """
     written = {"model": save_model(result.model, folder / "model.keras").name}
-    written.update(add_export(result, folder, keep_going=True))
+    written.update(add_export(result, folder, keep_going=True, mobile=options.mobile, int8=options.int8))
     written.update(write_report_files(result, folder))
     return written
 
 
-def add_export(result: Run, folder: Path, *, keep_going: bool) -> dict[str, str]:
-    """Export ``result``'s model into ``folder`` and record the facts in its report.
+def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = False, int8: bool = False
+               ) -> dict[str, str]:
+    """Export ``result``'s model into ``folder`` (with its ``mobile`` and ``int8`` copies when asked) and record
+    the facts in its report.
 
     Under a backend tf2onnx cannot convert, the report says the export was skipped. With
-    ``keep_going`` a failed export is recorded as ``{"failed": reason}``; without, it raises.
+    ``keep_going`` a failed export is recorded as ``{"failed": reason}`` (failed copies as
+    ``"device_copies": {"failed": reason}`` beside a valid float export); without, it raises.
     """
     from zoo.convert import unavailable_reason
 
@@ -180,15 +185,45 @@ def add_export(result: Run, folder: Path, *, keep_going: bool) -> dict[str, str]
     if reason:
         result.report["onnx"] = {"skipped": reason}
         return {}
+    request = export_request(result)
     try:
-        facts = export_onnx(result.model, export_request(result), folder)
+        facts = export_onnx(result.model, request, folder)
     except ExportError as exc:
         if not keep_going:
             raise
         result.report["onnx"] = {"failed": str(exc)}
         return {}
     result.report["onnx"] = facts
-    return {"onnx": facts["file"], **{f"onnx_{Path(p).stem}": p for p in facts["test_data_set"]["files"]}}
+    copies = add_device_copies(result, folder, request, facts, mobile=mobile, int8=int8, keep_going=keep_going)
+    return {"onnx": facts["file"], **{f"onnx_{Path(p).stem}": p for p in facts["test_data_set"]["files"]},
+            **{f"onnx_{name.replace('.', '_')}": name for name in copies}}
+
+
+def add_device_copies(result: Run, folder: Path, request: ExportRequest, facts: dict[str, Any], *, mobile: bool,
+                      int8: bool, keep_going: bool) -> list[str]:
+    """The batch-1/ORT and int8 copies of the export in ``folder`` (``zoo.device_copies``); their file names.
+
+    Their facts go into ``facts`` (the report's "onnx"), their files into its ``extra_files`` for the manifest.
+    """
+    if not (mobile or int8):
+        return []
+    import onnx
+
+    from zoo.device_copies import export_device_copies
+    from zoo.quantize import calibration_sample
+
+    try:
+        copies = export_device_copies(onnx.load(folder / facts["file"]), folder, request.x_test, request.truth,
+                                      request.expected, result.spec.outputs,
+                                      calibration_sample(result.data.x_train) if int8 else None, mobile=mobile,
+                                      int8=int8)
+    except ExportError as exc:
+        if not keep_going:
+            raise
+        facts["device_copies"] = {"failed": str(exc)}
+        return []
+    facts.update({key: copies[key] for key in ("mobile", "int8") if key in copies}, extra_files=copies["files"])
+    return copies["files"]
 
 
 def export_request(result: Run) -> ExportRequest:
@@ -264,7 +299,7 @@ def refresh_report(name: str, out: str | Path | None = None, data_dir: str | Pat
 
 
 def export_saved_run(name: str, out: str | Path | None = None, data_dir: str | Path | None = None,
-                     registry: Registry | None = None) -> Run:
+                     registry: Registry | None = None, *, mobile: bool = False, int8: bool = False) -> Run:
     """``zoo export``: add the ONNX export to the earlier run of ``name`` saved under ``out``.
 
     All or nothing: the entry's folder is copied, the export and the updated report are written
@@ -279,7 +314,7 @@ def export_saved_run(name: str, out: str | Path | None = None, data_dir: str | P
                           f"TensorFlow; run 'KERAS_BACKEND=tensorflow zoo export {name}'")
     run = load_run(name, out, data_dir, registry)
     with files.staged_folder(run.folder, copy_existing=True) as staging:
-        written = add_export(run, staging, keep_going=False)
+        written = add_export(run, staging, keep_going=False, mobile=mobile, int8=int8)
         json_path, md_path = write_report(run.report, staging)
     run.paths = {kind: run.folder / path for kind, path in
                  {**written, "report_json": json_path.name, "report_md": md_path.name}.items()}
