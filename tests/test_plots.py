@@ -57,6 +57,20 @@ def test_prediction_grid_and_bars(tmp_path):
     assert_png(plots.probability_bars(probs[:1, :3] / probs[:1, :3].sum(), names[:3], [0], tmp_path / "tab.png"))
 
 
+def test_a_long_title_wraps_inside_the_figure(tmp_path):
+    """A classifier's probability chart has a long title on a narrow figure: it must not run off either edge."""
+    from PIL import Image
+
+    title = ("iris_mlp: class probabilities (the model's softmax outputs); green: the true class, red: a wrong "
+             "prediction")
+    path = plots.probability_bars(np.array([[0.1, 0.85, 0.05]]), ["setosa", "versicolor", "virginica"], [1],
+                                  tmp_path / "bars.png", title=title)
+    pixels = np.asarray(Image.open(path).convert("L"))
+    band = pixels[:30]  # the title's first line
+    assert band.min() < 128  # the title is there
+    assert band[:, :2].min() > 240 and band[:, -2:].min() > 240  # and does not touch either edge
+
+
 def test_weight_maps_few_and_many(tmp_path):
     rng = np.random.default_rng(0)
     assert_png(plots.weight_maps(rng.normal(size=(10, 28, 28)), tmp_path / "classes.png", "per class",

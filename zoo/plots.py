@@ -85,7 +85,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], dest: Path,
                 color="white" if count > threshold else "black")
     fig.colorbar(image, ax=ax, shrink=0.8)
     correct = int(np.trace(matrix)) if matrix.size else 0
-    fig.suptitle(title or f"confusion matrix: {correct} of {int(matrix.sum())} test samples on the diagonal", wrap=True)
+    fig.suptitle(title or f"confusion matrix: {correct} of {int(matrix.sum())} test samples on the diagonal",
+                 wrap=True)
     return _save(fig, dest)
 
 
