@@ -62,7 +62,7 @@ def test_trained_model_and_onnx_export_agree_with_the_test_vectors():
 
 def test_load_onnx_predicts_from_raw_samples():
     export = zoo.load_onnx("iris_mlp")
-    rows = zoo.get_dataset("iris").load().x_test[:5]
+    rows = zoo.load_dataset("iris").x_test[:5]
     probabilities = export.predict(rows)
     assert probabilities.shape == (5, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     one = export.predict(rows[0])

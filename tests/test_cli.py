@@ -110,7 +110,7 @@ def test_info_plugins_datasets(capsys, tiny_data):
     code, out, _ = run_cli(capsys, "plugins")
     assert code == 0 and "mnist_cnn_inverted" in out and "model fn_square, model fn_sin" in out
     code, out, _ = run_cli(capsys, "datasets", "--data-dir", str(tiny_data))
-    assert f"data dir {tiny_data / 'mnist'}" in out and "built in: scikit-learn" in out
+    assert f"data dir {tiny_data / 'mnist'}" in out and "load(): scikit-learn" in out
 
 
 def test_list_filters(capsys):

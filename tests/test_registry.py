@@ -99,24 +99,36 @@ def test_failing_import_warns_and_others_load():
 
 
 def test_raising_hook_keeps_nothing_of_that_plugin():
-    with pytest.warns(PluginWarning, match=r"plugin 'raiser' raised in register_models: RuntimeError: boom"):
+    with pytest.warns(PluginWarning, match=r"plugin 'raiser' raised in register_models: RuntimeError: boom in the "
+                                           r"hook; so none of what it registered is kept \(half_done\)"):
         registry = build_registry([source("data", DatasetPlugin()), source("raiser", RaisingPlugin()),
                                    source("net", ModelPlugin())])
     assert "half_done" not in registry.models
     assert registry.plugins["raiser"].models == []
     assert "tiny_net" in registry.models
+    with pytest.raises(UnknownNameError, match=r"model 'half_done' is not registered: plugin 'raiser' raised in "
+                                               r"register_models after registering it"):
+        registry.model("half_done")
+
+
+def test_an_unusable_entry_is_refused_alone():
+    with pytest.warns(PluginWarning, match="registered model 'lost' naming dataset 'nowhere'.*ZOO_PLUGINS leaves out "
+                                           "other: add the dataset's plugin to it"):
+        registry = build_registry([source("data", DatasetPlugin()), source("other", DatasetPlugin()),
+                                   source("net", ModelPlugin(tiny_model("lost", "nowhere"), tiny_model()))], "-other")
+    assert list(registry.models) == ["tiny_net"] and registry.plugins["net"].status == "partial"
 
 
 def test_model_naming_unregistered_dataset():
-    with pytest.warns(PluginWarning, match=r"names dataset 'tinyy', which no loaded plugin registers\. "
-                                           r"Did you mean 'tiny'\?"):
+    with pytest.warns(PluginWarning, match=r"plugin 'net' registered model 'tiny_net' naming dataset 'tinyy', which no "
+                                           r"loaded plugin registers\. Did you mean 'tiny'\?"):
         registry = build_registry([source("data", DatasetPlugin()),
                                    source("net", ModelPlugin(tiny_model(dataset="tinyy")))])
     assert registry.models == {}
 
 
 def test_registering_something_else_than_a_spec():
-    with pytest.warns(PluginWarning, match="register_models got dict, not a zoo.ModelSpec"):
+    with pytest.warns(PluginWarning, match="plugin 'bad' registered a dict with register_models, not a zoo.ModelSpec"):
         build_registry([source("data", DatasetPlugin()), source("bad", ModelPlugin({"name": "x"}))])
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from zoo import locations
 from zoo.errors import ZooError
 from zoo.plugins import load_registry
-from zoo.specs import DatasetSpec, ModelSpec
+from zoo.specs import DatasetSpec, ModelSpec, Splits
 
 if TYPE_CHECKING:
     import keras
@@ -48,6 +48,17 @@ def get_spec(name: str) -> ModelSpec:
 def get_dataset(name: str) -> DatasetSpec:
     """The ``DatasetSpec`` of dataset ``name``; an unknown name raises UnknownNameError."""
     return load_registry().dataset(name)
+
+
+def load_dataset(name: str, *, data_dir: str | Path | None = None) -> Splits:
+    """Dataset ``name``'s raw train and test arrays, from the first place that has them (``zoo datasets``).
+
+    For a plugin's ``build()`` that adapts a preprocessing layer on the training data, say
+    ``normalization.adapt(zoo.load_dataset("iris").x_train)``.
+    """
+    from zoo.datasets import load_dataset as load
+
+    return load(get_dataset(name), data_dir)
 
 
 def get_plugin(name: str) -> PluginInfo:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from zoo.registry import PluginInfo
 
 CROSSENTROPY = {"sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"}
+REGRESSION_LOSSES = {"mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "log_cosh",
+                     "mean_squared_logarithmic_error", "mean_absolute_percentage_error"}
 
 
 class BuildError(ZooError):
@@ -95,14 +97,11 @@ def check_fits(spec: ModelSpec, model: keras.Model, data: Prepared, plugin: Plug
         outputs = np.asarray(model(data.x_train[:2], training=False))
     except Exception as exc:  # the model cannot take the data at all
         raise FitError(f"{whose} cannot run on samples of shape {sample}: {_first_line(exc)}") from exc
-    _check_width(spec, whose, outputs, data.n_outputs)
+    _check_width(spec, whose, outputs, data)
     _check_loss(spec, whose)
-    if spec.outputs == "probabilities" and np.isfinite(outputs).all():  # NaN data is training's to report
-        sums = outputs.reshape(len(outputs), -1).sum(axis=1)
-        if outputs.min() < -1e-6 or outputs.max() > 1 + 1e-6 or not np.allclose(sums, 1.0, atol=1e-3):
-            raise FitError(f"{whose} declares outputs='probabilities', but its outputs on two samples sum to "
-                           f"{', '.join(f'{s:.3g}' for s in sums)}, not 1; expected a softmax last layer, or "
-                           "declare outputs='logits' with a from_logits loss")
+    if np.isfinite(outputs).all():  # NaN data is training's to report
+        _check_output_kind(spec, whose, outputs)
+    _check_step_runs(spec, whose, model, data)
 
 
 def _declared_input(model: keras.Model) -> tuple | None:
@@ -117,19 +116,54 @@ def _compatible(declared: tuple, sample: tuple) -> bool:
     return len(declared) == len(sample) and all(d is None or d == s for d, s in zip(declared, sample))
 
 
-def _check_width(spec: ModelSpec, whose: str, outputs: np.ndarray, n_outputs: int | None) -> None:
-    got = outputs.shape[1:]
-    if n_outputs is None:
+def _check_width(spec: ModelSpec, whose: str, outputs: np.ndarray, data: Prepared) -> None:
+    got, n_outputs = outputs.shape[1:], data.n_outputs
+    if n_outputs is None or got == (n_outputs,):
         return
     what = "one per class" if spec.task == "classification" else "one per target"
-    if got != (n_outputs,):
-        shown = got[0] if len(got) == 1 else f"shape {got}"
-        raise FitError(f"{whose} outputs {shown} values per sample, but its dataset needs {n_outputs} ({what}); "
-                       f"expected a last layer of {n_outputs} units")
+    shown = _values(got[0]) if len(got) == 1 else f"values of shape {got}"
+    fix = f"expected a last layer of {n_outputs} units"
+    if spec.task == "regression" and spec.target is None and got == (1,) and len(data.dataset_targets) > 1:
+        fix += f", or fit one target with target= one of {', '.join(map(repr, data.dataset_targets))}"
+    raise FitError(f"{whose} outputs {shown} per sample, but its dataset needs {n_outputs} ({what}); {fix}")
+
+
+def _values(n: int) -> str:
+    return f"{n} value" if n == 1 else f"{n} values"
+
+
+def _check_output_kind(spec: ModelSpec, whose: str, outputs: np.ndarray) -> None:
+    """Declared probabilities must be probabilities; declared logits must not already be (a softmax layer)."""
+    rows = outputs.reshape(len(outputs), -1)
+    sums = rows.sum(axis=1)
+    distributions = rows.min() >= -1e-6 and rows.max() <= 1 + 1e-6 and np.allclose(sums, 1.0, atol=1e-3)
+    if spec.outputs == "probabilities" and not distributions:
+        raise FitError(f"{whose} declares outputs='probabilities', but its outputs on two samples sum to "
+                       f"{', '.join(f'{s:.3g}' for s in sums)}, not 1; expected a softmax last layer, or "
+                       "declare outputs='logits' with a from_logits loss")
+    if spec.outputs == "logits" and rows.shape[1] > 1 and distributions:
+        raise FitError(f"{whose} declares outputs='logits', but its outputs on two samples are probabilities "
+                       "(each row sums to 1: a softmax last layer); declare outputs='probabilities' with a loss "
+                       "that has from_logits=False, or drop the softmax")
+
+
+def _check_step_runs(spec: ModelSpec, whose: str, model: keras.Model, data: Prepared) -> None:
+    """One evaluation step on two samples: the compiled loss and metrics against the labels, as training
+    computes them (``mse`` or ``accuracy`` on mismatched shapes fail here, not deep inside a training loop)."""
+    try:
+        model.test_on_batch(data.x_train[:2], data.y_train[:2])
+    except Exception as exc:  # any backend's shape or type error
+        raise FitError(f"{whose}: its loss or metrics cannot compare its outputs with the labels "
+                       f"(shape {data.y_train.shape[1:] or '()'} per sample): {_first_line(exc)}; check "
+                       "CompileSettings against one_hot and the output kind") from exc
 
 
 def _check_loss(spec: ModelSpec, whose: str) -> None:
     name, from_logits = _loss_facts(spec.compile.loss)
+    if spec.task == "classification" and not spec.one_hot and name in REGRESSION_LOSSES:
+        raise FitError(f"{whose} is a classifier trained on class indices with {name}, which would compare each "
+                       "index with every output; expected sparse_categorical_crossentropy (or one_hot=True with "
+                       "categorical_crossentropy)")
     if name not in CROSSENTROPY:
         return
     if spec.outputs == "values":

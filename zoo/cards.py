@@ -45,6 +45,7 @@ class ModelCard:
     plugin: str
     distribution: str | None
     version: str | None
+    builtin: bool  # one of zoo's own entries, which the reference set covers
     tutorial_title: str
     tutorial_source: str
     metric: str  # the headline metric: accuracy (classification) or r2 (regression)
@@ -94,9 +95,8 @@ def headline_metric(spec: ModelSpec) -> str:
 def make_card(spec: ModelSpec, plugin: PluginInfo, *, out: str | Path | None = None, build: bool = True) -> ModelCard:
     """The card of ``spec``: its reference run (built-in entries), the latest run under ``out``, its facts."""
     reference_dir = locations.reference_dir()
-    reference = _result(reference_dir / spec.name) if reference_dir else None
-    latest = _result(Path(out) / spec.name if out is not None else locations.runs_dir() / spec.name,
-                     same_code_as=plugin)
+    reference = _result(reference_dir / spec.name, spec, plugin) if reference_dir and plugin.builtin else None
+    latest = _result(Path(out) / spec.name if out is not None else locations.runs_dir() / spec.name, spec, plugin)
     params = next((r.params for r in (reference, latest) if r and r.params), None)
     macs = next((r.macs for r in (reference, latest) if r and r.macs), None)
     build_error = None
@@ -105,7 +105,7 @@ def make_card(spec: ModelSpec, plugin: PluginInfo, *, out: str | Path | None = N
     fit = spec.fit
     return ModelCard(
         name=spec.name, description=spec.description, dataset=spec.dataset, task=spec.task, tags=spec.tags,
-        plugin=plugin.name, distribution=plugin.package, version=plugin.version,
+        plugin=plugin.name, distribution=plugin.package, version=plugin.version, builtin=plugin.builtin,
         tutorial_title=spec.tutorial.title, tutorial_source=spec.tutorial.source,
         metric=headline_metric(spec), tutorial_metric=spec.reference.metric, tutorial_value=spec.reference.value,
         tutorial_note=spec.reference.note, reference=reference, latest=latest, params=params, macs=macs,
@@ -114,13 +114,22 @@ def make_card(spec: ModelSpec, plugin: PluginInfo, *, out: str | Path | None = N
         build_error=build_error)
 
 
-def _result(folder: Path, same_code_as: PluginInfo | None = None) -> Result | None:
+def stale_reason(report: dict[str, Any], spec: ModelSpec, plugin: PluginInfo) -> str | None:
+    """Why a saved run is not a run of the entry registered now under its name (another plugin's model, another
+    dataset or task), or None."""
+    facts = {"plugin": (report.get("plugin"), plugin.name), "dataset": (report.get("dataset"), spec.dataset),
+             "task": (report.get("task"), spec.task)}
+    changed = [f"{key} {old!r}, now {new!r}" for key, (old, new) in facts.items() if old != new]
+    return f"it was made by a different model of that name ({'; '.join(changed)})" if changed else None
+
+
+def _result(folder: Path, spec: ModelSpec, plugin: PluginInfo) -> Result | None:
     report = read_report(folder)
-    if report is None:
+    if report is None or stale_reason(report, spec, plugin):
         return None
     training, env, onnx = report.get("training") or {}, report.get("environment") or {}, report.get("onnx")
     params = training.get("params")
-    if same_code_as is not None and (report.get("distribution") or {}).get("version") != same_code_as.version:
+    if (report.get("distribution") or {}).get("version") != plugin.version:
         params = None  # the plugin changed since that run: count again rather than trust it
     return Result(
         value=(report.get("measured") or {}).get("value"), test_samples=(report.get("data") or {}).get("n_test"),
@@ -130,7 +139,22 @@ def _result(folder: Path, same_code_as: PluginInfo | None = None) -> Result | No
 
 
 def _count(spec: ModelSpec, plugin: PluginInfo) -> tuple[int | None, int | None, str | None]:
-    """Parameters and MACs of a freshly built model, or the one-line reason it cannot be built."""
+    """Parameters and MACs of a freshly built model, or the one-line reason it cannot be built.
+
+    Building starts TensorFlow, seconds on a small machine, so the outcome is kept in
+    ``$ZOO_HOME/cache/model-facts.json`` for as long as the plugin's code file is unchanged.
+    """
+    key = _cache_key(spec, plugin)
+    cache = _read_cache()
+    if key in cache:
+        return tuple(cache[key])
+    facts = _build_and_count(spec, plugin)
+    if key:
+        _write_cache({**cache, key: list(facts)})
+    return facts
+
+
+def _build_and_count(spec: ModelSpec, plugin: PluginInfo) -> tuple[int | None, int | None, str | None]:
     from zoo.build import build_model
     from zoo.errors import ZooError
     from zoo.flops import forward_macs
@@ -142,6 +166,41 @@ def _count(spec: ModelSpec, plugin: PluginInfo) -> tuple[int | None, int | None,
         return None, None, str(exc)
     except Exception as exc:  # a model that builds but cannot be counted (not built yet, say)
         return None, None, f"cannot count its parameters: {type(exc).__name__}: {exc}"
+
+
+CACHE_FILE = "model-facts.json"
+
+
+def _cache_key(spec: ModelSpec, plugin: PluginInfo) -> str | None:
+    """The plugin's distribution, version, the model's name and its build() file with that file's mtime."""
+    import sys
+
+    module = sys.modules.get(getattr(spec.build, "__module__", ""), None)
+    source = Path(getattr(module, "__file__", "") or "")
+    try:
+        stamp = source.stat().st_mtime_ns
+    except OSError:
+        return None
+    return f"{plugin.package}|{plugin.version}|{spec.name}|{source}|{stamp}"
+
+
+def _read_cache() -> dict[str, list]:
+    import json
+
+    try:
+        cache = json.loads((locations.zoo_home() / "cache" / CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _write_cache(cache: dict[str, list]) -> None:
+    from zoo import files
+
+    try:
+        files.write_json(locations.zoo_home() / "cache" / CACHE_FILE, cache)
+    except OSError:  # a read-only home: just build again next time
+        pass
 
 
 def _jsonable(value: Any) -> Any:

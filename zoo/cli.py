@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                 return args.handler(args) or 0
         except ZooError as exc:
             print(f"zoo: error: {exc}", file=sys.stderr)
+            _traceback(exc, args)
             return 1
         except KeyboardInterrupt as exc:
             print(f"zoo: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; nothing was left "
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("list", cmd_list, "the models, with the reference result and your latest run")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on the name, e.g. 'mnist_*'")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="fnmatch patterns on the name, e.g. 'mnist_*'")
     p.add_argument("--dataset", help="only models of this dataset")
     p.add_argument("--task", choices=("classification", "regression"))
     p.add_argument("--tag", help="only models with this tag, e.g. cnn")
@@ -211,7 +212,15 @@ def _chosen(args, verb: str) -> list[str]:
     return [spec.name for spec in (registry.list_models() if args.all else registry.select(args.names))]
 
 
-def _for_each(names: list[str], work, noun: str) -> tuple[list, int]:
+def _traceback(exc: BaseException, args) -> None:
+    """With --verbose, the traceback of what caused a ZooError (a plugin's or a library's exception)."""
+    if getattr(args, "verbose", False) and exc.__cause__ is not None:
+        import traceback
+
+        traceback.print_exception(exc.__cause__, file=sys.stderr)
+
+
+def _for_each(names: list[str], work, noun: str, args=None) -> tuple[list, int]:
     """``work(name)`` for each model; a ZooError is one line on stderr and the others still go on.
 
     Returns the (name, result) pairs that succeeded and the exit code: 1 if any failed.
@@ -222,6 +231,7 @@ def _for_each(names: list[str], work, noun: str) -> tuple[list, int]:
             done.append((name, work(name)))
         except ZooError as exc:
             print(f"zoo: error: {name}: {exc}", file=sys.stderr)
+            _traceback(exc, args)
             failed += 1
     if failed:
         print(f"zoo: error: {failed} of {len(names)} {noun} failed", file=sys.stderr)
@@ -232,21 +242,23 @@ def cmd_list(args) -> int:
     from zoo import api
     from zoo.report import format_metric
 
-    cards = [api.card(name, out=args.out) for name in api.list_models(args.pattern, dataset=args.dataset,
-                                                                       task=args.task, tag=args.tag,
-                                                                       plugin=args.plugin)]
+    names = sorted({name for pattern in args.patterns or ["*"]
+                    for name in api.list_models(pattern, dataset=args.dataset, task=args.task, tag=args.tag,
+                                                plugin=args.plugin)})
+    cards = [api.card(name, out=args.out) for name in names]
     if args.json:
         print(json.dumps([card.as_json() for card in cards], indent=2))
         return 0
     from zoo.table import format_table
 
-    def result(card, run):
-        return "not run" if run is None else format_metric(card.metric, run.value)
+    def result(card, run, missing):
+        return missing if run is None else format_metric(card.metric, run.value)
 
     print(format_table(
         ["name", "dataset", "task", "params", "metric", "tutorial", "reference", "your run"],
         [[c.name, c.dataset, c.task, "build failed" if c.build_error else "—" if c.params is None else f"{c.params:,}",
-          c.metric, _tutorial(c), result(c, c.reference), result(c, c.latest)] for c in cards]))
+          c.metric, _tutorial(c), result(c, c.reference, "not run" if c.builtin else "—"),
+          result(c, c.latest, "not run")] for c in cards]))
     for card in cards:
         if card.build_error:
             print(f"zoo: warning: {card.name}: {card.build_error}", file=sys.stderr)
@@ -388,15 +400,19 @@ def cmd_run(args) -> int:
             print(f"zoo: note: {name}: {onnx['skipped']}", file=sys.stderr)
         retry = f"zoo export {name}{'' if args.out is None else f' --out {args.out}'}"
         if onnx.get("failed"):
+            then = (f"retry with '{retry}'" if onnx.get("retry_can_help", True) else
+                    "model.keras is saved and usable in Keras; an ONNX export needs a model without that layer")
             raise ZooError(f"trained and saved to {result.folder}, but the ONNX export failed: {onnx['failed']}; "
-                           f"retry with '{retry}'")
+                           f"{then}")
+        if (onnx.get("int8") or {}).get("skipped"):
+            print(f"zoo: note: {name}: no int8 copy: {onnx['int8']['skipped']}", file=sys.stderr)
         if onnx.get("device_copies"):
             raise ZooError(f"trained and exported to {result.folder}, but its device-sized copies failed: "
                            f"{onnx['device_copies']['failed']}; retry with '{retry}'"
                            f"{' --mobile' if args.mobile else ''}{' --int8' if args.int8 else ''}")
         return result
 
-    done, code = _for_each(names, run, "runs")
+    done, code = _for_each(names, run, "runs", args)
     rows = []
     for name, result in done:
         metric, value = result.evaluation.primary
@@ -418,10 +434,12 @@ def cmd_export(args) -> int:
     from zoo.table import format_table
 
     done, code = _for_each(_chosen(args, "export"), lambda name: export_saved_run(
-        name, args.out, args.data_dir, mobile=args.mobile, int8=args.int8), "exports")
+        name, args.out, args.data_dir, mobile=args.mobile, int8=args.int8), "exports", args)
     rows = []
     for name, run in done:
         facts = run.report["onnx"]
+        if (facts.get("int8") or {}).get("skipped"):
+            print(f"zoo: note: {name}: no int8 copy: {facts['int8']['skipped']}", file=sys.stderr)
         check = facts["validation"]
         rows.append([name, f"{facts['bytes']:,}", facts["opset"], f"{check['samples']:,}",
                      f"{check['max_abs_diff']:.2g}",

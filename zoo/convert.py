@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 OPSET = 15
 
 
+class UnconvertibleModelError(ExportError):
+    """The model uses an operation tf2onnx cannot convert: retrying will not help, changing the model will."""
+
+
 def unavailable_reason(name: str) -> str | None:
     """Why this process cannot convert ``name`` (not the TensorFlow backend), or None."""
     import keras
@@ -112,7 +116,7 @@ def _refuse_unsupported(proto: onnx.ModelProto, log: list[str]) -> None:
                       and not onnx.defs.has(node.op_type)})
     if unknown or any("Unsupported ops" in line for line in log):
         ops = ", ".join(unknown) or next(line for line in log if "Unsupported ops" in line)
-        raise ExportError(f"tf2onnx cannot convert the TensorFlow op(s) {ops} this model uses (a layer tf2onnx "
+        raise UnconvertibleModelError(f"tf2onnx cannot convert the TensorFlow op(s) {ops} this model uses (a layer tf2onnx "
                           "does not support, e.g. keras.layers.Discretization's Bucketize); use layers it "
                           "converts, or move that step into the data's preprocessing")
 

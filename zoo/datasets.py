@@ -30,7 +30,7 @@ SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 class Place:
     """One place a dataset may load from."""
 
-    kind: str  # "data dir", "Keras cache", "system", "download", "built in:"
+    kind: str  # "data dir", "Keras cache", "system", "download", "load():" (made by the dataset's own function)
     path: str  # folder, file or URL
     missing: str | None  # why it cannot be used now, or None if it can
     read: Callable[[], Splits]
@@ -54,7 +54,7 @@ def keras_cache_dir() -> Path:
 def places(spec: DatasetSpec, data_dir: str | Path | None = None) -> Iterator[Place]:
     """Every place ``spec`` could load from, in the order zoo tries them."""
     if not spec.needs_files:
-        yield Place("built in:", spec.origin or "made in code", None, spec.load)
+        yield Place("load():", spec.origin or "made in code by its plugin", None, spec.load)
         return
     root = data_dir_from_env(data_dir)
     if root is not None:
@@ -174,7 +174,8 @@ def _check_splits(spec: DatasetSpec, splits: Splits, place: Place) -> None:
                             f"{len(x)} inputs and {len(y)} targets")
         if spec.task == "classification" and (y.min() < 0 or y.max() >= len(spec.class_names)):
             raise DataError(f"dataset {spec.name!r} from {place.describe()}: {part} labels range "
-                            f"{y.min()}..{y.max()}, but the dataset has {len(spec.class_names)} classes")
+                            f"{y.min()}..{y.max()}, but the dataset has {len(spec.class_names)} classes; labels must "
+                            f"be class indices 0..{len(spec.class_names) - 1} into class_names")
 
 
 def array_checksums(splits: Splits) -> dict[str, str]:

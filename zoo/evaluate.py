@@ -22,7 +22,9 @@ class Evaluation:
     variants: dict[str, dict[str, float]] = field(default_factory=dict)
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # class -> precision/recall/f1/support
     confusion: list[list[int]] = field(default_factory=list)  # rows: true class, columns: predicted
-    outputs: np.ndarray | None = None  # the model's raw outputs on x_test, for plots and exports
+    # Regression with several targets: each one's mse, mae and r2 (the headline r2 is their mean).
+    per_target: dict[str, dict[str, float]] = field(default_factory=dict)
+    outputs: np.ndarray | None = field(default=None, repr=False)  # the raw outputs on x_test, for plots and exports
 
     @property
     def primary(self) -> tuple[str, float]:
@@ -42,6 +44,9 @@ def evaluate(spec: ModelSpec, dataset: DatasetSpec, model: keras.Model, data: Pr
                                            output_dict=True, zero_division=0)
         result.per_class = {n: {k: float(v) for k, v in report[n].items()} for n in names}
         result.confusion = skm.confusion_matrix(data.truth, predicted, labels=range(len(names))).tolist()
+    elif data.y_test.shape[1] > 1:
+        names = [spec.target] if spec.target else list(dataset.target_names)
+        result.per_target = {name: _regression_scores(data.y_test[:, i], outputs[:, i]) for i, name in enumerate(names)}
     for name, x in data.test_variants.items():
         result.variants[name] = _score(spec, data, predict(model, x))
     return result
@@ -60,7 +65,11 @@ def _loss(spec: ModelSpec, y: np.ndarray, outputs: np.ndarray) -> float:
 def _score(spec: ModelSpec, data: Prepared, outputs: np.ndarray) -> dict[str, float]:
     loss = _loss(spec, data.y_test, outputs)
     if spec.task == "regression":
-        y = data.y_test
-        return {"mse": float(skm.mean_squared_error(y, outputs)), "mae": float(skm.mean_absolute_error(y, outputs)),
-                "r2": float(skm.r2_score(y, outputs)), "loss": loss}
+        return {**_regression_scores(data.y_test, outputs), "loss": loss}
     return {"accuracy": float(skm.accuracy_score(data.truth, outputs.argmax(axis=1))), "loss": loss}
+
+
+def _regression_scores(y: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """MSE, MAE and R² (for several columns, the mean over them, as scikit-learn's uniform average)."""
+    return {"mse": float(skm.mean_squared_error(y, outputs)), "mae": float(skm.mean_absolute_error(y, outputs)),
+            "r2": float(skm.r2_score(y, outputs))}

@@ -39,6 +39,8 @@ MAX_UNIT_MAPS = 512  # first-layer maps drawn; the notebook draws all 512 of its
 WRONG = "#c62828"  # misclassified images, wrong predictions
 RIGHT = "#2e7d32"  # the true class in a probability chart
 CURVE_POINTS = 400  # x values on which a 1-D fit is drawn
+# The notebook's point is a fit made of a few curves; beyond this many the figure is a tangle, not a lesson.
+MAX_UNIT_CURVES = 8
 
 
 class PlotWarning(ZooWarning):
@@ -415,7 +417,7 @@ def _regression_figures(run: Run, draw: Callable[..., None]) -> None:
     target = f" {run.spec.target}" if run.spec.target else ""
     draw("fit", function_fit, np.ravel(x), np.ravel(y), grid, fit,
          title=f"{name}: test points of{target} and the network's fit")
-    if parts is not None:
+    if parts is not None and parts.contributions.shape[1] <= MAX_UNIT_CURVES:
         draw("hidden_units", unit_contributions, grid, parts.contributions, parts.bias, parts.fit,
              title=f"{name}: the fit = Σ (unit × its weight) + bias,\n"
                    f"over the last hidden layer's {parts.contributions.shape[1]} units")

@@ -139,29 +139,31 @@ def _call_hook(manager: pluggy.PluginManager, hook: str, order: list[str], regis
 
 
 def _call_one(impl, hook: str, registry: Registry, add: Callable[[Registry, str, object], None]) -> None:
-    """One implementation of ``hook``: what it registers is kept only if it finishes cleanly.
-
-    A name another plugin already holds is refused on its own; the implementation's other
-    entries are kept.
-    """
+    """One implementation of ``hook``: nothing of it is kept if it raises; an entry zoo cannot take (an invalid
+    record, a name another plugin holds) is refused on its own, and the implementation's other entries kept."""
     name, info = impl.plugin_name, registry.plugins[impl.plugin_name]
     staged: list = []
     try:
         impl.function(register=staged.append)
-        for spec in staged:
-            try:
-                add(registry, name, spec)
-            except PluginConflictError as exc:
-                _problem(info, str(exc))
     except Exception as exc:
-        _rollback(registry, name, staged)
         where = hook if impl.function.__name__ == hook else f"{hook} ({impl.function.__name__})"
-        _problem(info, f"raised in {where}: {type(exc).__name__}: {exc}")
+        lost = [spec.name for spec in staged if isinstance(spec, DatasetSpec | ModelSpec)]
+        _problem(info, f"raised in {where}: {type(exc).__name__}: {exc}"
+                       + (f"; so none of what it registered is kept ({', '.join(lost)})" if lost else ""))
+        registry.dropped.update(dict.fromkeys(lost, f"plugin {name!r} raised in {where} after registering it"))
+        return
+    for spec in staged:
+        try:
+            add(registry, name, spec)
+        except (InvalidSpecError, PluginConflictError) as exc:
+            _problem(info, str(exc) if isinstance(exc, PluginConflictError) else f"registered {exc}")
+            if isinstance(spec, DatasetSpec | ModelSpec):
+                registry.dropped[spec.name] = f"plugin {name!r}'s entry was refused: {exc}"
 
 
 def _add_dataset(registry: Registry, plugin: str, spec: object) -> None:
     if not isinstance(spec, DatasetSpec):
-        raise InvalidSpecError(f"register_datasets got {type(spec).__name__}, not a zoo.DatasetSpec")
+        raise InvalidSpecError(f"a {type(spec).__name__} with register_datasets, not a zoo.DatasetSpec")
     _claim(registry, plugin, "dataset", spec.name)
     registry.datasets[spec.name] = spec
     registry.plugins[plugin].datasets.append(spec.name)
@@ -169,17 +171,19 @@ def _add_dataset(registry: Registry, plugin: str, spec: object) -> None:
 
 def _add_model(registry: Registry, plugin: str, spec: object) -> None:
     if not isinstance(spec, ModelSpec):
-        raise InvalidSpecError(f"register_models got {type(spec).__name__}, not a zoo.ModelSpec")
+        raise InvalidSpecError(f"a {type(spec).__name__} with register_models, not a zoo.ModelSpec")
     if spec.dataset not in registry.datasets:
+        left_out = sorted(p.name for p in registry.plugins.values() if p.skipped)
         raise InvalidSpecError(
-            f"model {spec.name!r} names dataset {spec.dataset!r}, which no loaded plugin registers."
-            f"{did_you_mean(spec.dataset, registry.datasets)}")
+            f"model {spec.name!r} naming dataset {spec.dataset!r}, which no loaded plugin registers."
+            f"{did_you_mean(spec.dataset, registry.datasets)}"
+            + (f" ZOO_PLUGINS leaves out {', '.join(left_out)}: add the dataset's plugin to it." if left_out else ""))
     dataset = registry.datasets[spec.dataset]
     if dataset.task != spec.task:
-        raise InvalidSpecError(f"model {spec.name!r} outputs {spec.outputs} ({spec.task}) but dataset "
+        raise InvalidSpecError(f"model {spec.name!r}, which outputs {spec.outputs} ({spec.task}), but dataset "
                                f"{dataset.name!r} is for {dataset.task}")
     if spec.target is not None and spec.target not in dataset.target_names:
-        raise InvalidSpecError(f"model {spec.name!r} fits target {spec.target!r}, which dataset "
+        raise InvalidSpecError(f"model {spec.name!r} fitting target {spec.target!r}, which dataset "
                                f"{dataset.name!r} lacks (it has {', '.join(dataset.target_names) or 'none'})")
     _claim(registry, plugin, "model", spec.name)
     registry.models[spec.name] = spec
@@ -193,22 +197,11 @@ def _claim(registry: Registry, plugin: str, kind: str, name: str) -> None:
         return
     first = registry.plugins[registry.owners[key]]
     if first.name == plugin:
-        raise InvalidSpecError(f"plugin {plugin!r} registers {kind} {name!r} twice")
+        raise InvalidSpecError(f"{kind} {name!r} twice")
     holder = (f"zoo's built-in plugin {first.name!r} (zoo keeps its own names)" if first.builtin else
               f"plugin {first.name!r} (the first by entry-point name keeps it)")
     raise PluginConflictError(f"registers {kind} {name!r}, which {holder} already has: refused. Rename it, or "
                               f"leave this plugin out with ZOO_PLUGINS=-{plugin}")
-
-
-def _rollback(registry: Registry, plugin: str, staged: list) -> None:
-    info = registry.plugins[plugin]
-    for spec in staged:
-        kind, table, names = (("model", registry.models, info.models) if isinstance(spec, ModelSpec)
-                              else ("dataset", registry.datasets, info.datasets))
-        if registry.owners.get(f"{kind}:{getattr(spec, 'name', None)}") == plugin and spec.name in names:
-            del registry.owners[f"{kind}:{spec.name}"]
-            del table[spec.name]
-            names.remove(spec.name)
 
 
 def _problem(info: PluginInfo, what: str) -> None:

@@ -113,8 +113,9 @@ def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
     try:
         model_bytes = path.read_bytes()
     except FileNotFoundError:
-        raise PredictError(f"{path}: no ONNX export of {name!r}; run 'zoo export {name} --out {out}' "
-                           f"(or 'zoo run {name}') first") from None
+        how = (f"'zoo export {name} --out {out}'" if (out / name / "model.keras").is_file() else
+               f"'zoo run {name} --out {out}'")
+        raise PredictError(f"{path}: no ONNX export of {name!r}; make one with {how} first") from None
     verify_sha256(model_bytes, path, name, out)
     try:
         session = open_session(model_bytes)

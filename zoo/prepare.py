@@ -20,6 +20,7 @@ class Prepared:
     truth: np.ndarray  # test targets as metrics want them: class indices, or the target column
     test_variants: dict[str, np.ndarray] = field(default_factory=dict)  # name -> transformed x_test
     n_outputs: int | None = None  # what the model must output per sample: one per class or target; None: unknown
+    dataset_targets: tuple[str, ...] = ()  # regression: every target the dataset offers (for ModelSpec.target)
 
     @property
     def n_train(self) -> int:
@@ -36,7 +37,7 @@ def prepare(spec: ModelSpec, dataset: DatasetSpec, splits: Splits) -> Prepared:
     truth = y_test.argmax(axis=1) if spec.one_hot else y_test
     variants = {name: np.asarray(f(x_test), dtype=np.float32) for name, f in spec.test_variants.items()}
     n_outputs = len(dataset.class_names) if dataset.task == "classification" else y_test.shape[1]
-    return Prepared(x_train, y_train, x_test, y_test, truth, variants, n_outputs)
+    return Prepared(x_train, y_train, x_test, y_test, truth, variants, n_outputs, tuple(dataset.target_names))
 
 
 def _targets(spec: ModelSpec, dataset: DatasetSpec, y: np.ndarray) -> np.ndarray:

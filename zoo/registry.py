@@ -50,9 +50,13 @@ class Registry:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # "model:NAME" / "dataset:NAME" -> plugin
+    dropped: dict[str, str] = field(default_factory=dict)  # a name a plugin tried to register -> why it is not here
 
     def model(self, name: str) -> ModelSpec:
         """The model called ``name``; an unknown name raises with the closest names."""
+        if name not in self.models and name in self.dropped:
+            raise UnknownNameError(f"model {name!r} is not registered: {self.dropped[name]}; 'zoo plugins' shows "
+                                   "every plugin's problems")
         if name not in self.models:
             raise UnknownNameError(f"unknown model {name!r}.{did_you_mean(name, self.models)}"
                                    " Run 'zoo list' to see every model.")

@@ -41,6 +41,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "class_names": list(dataset.class_names),
         "per_class": evaluation.per_class,
         "confusion_matrix": evaluation.confusion,
+        "per_target": evaluation.per_target,
         "history": trained.history,
         "training": {
             "params": int(trained.model.count_params()), "macs": forward_macs(trained.model),
@@ -118,7 +119,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _plots(report.get("plots") or {})
     lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in training.items()]
-    lines += _per_class(report) + _history(report["history"]) + _onnx(report.get("onnx"), report["model"])
+    lines += _per_class(report) + _per_target(report) + _history(report["history"])
+    lines += _onnx(report.get("onnx"), report["model"])
     lines += ["", "## Provenance", "", "| | |", "|---|---|",
               f"| device | {env['device']['kind']}: {env['device']['name']} |", f"| Keras backend | {env['backend']} |",
               f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
@@ -156,6 +158,15 @@ def _per_class(report: dict[str, Any]) -> list[str]:
     lines += [f"| **{names[i]}** | " + " | ".join(str(c) for c in row) + " |"
               for i, row in enumerate(report["confusion_matrix"])]
     return lines
+
+
+def _per_target(report: dict[str, Any]) -> list[str]:
+    targets = report.get("per_target") or {}
+    if not targets:
+        return []
+    lines = ["", "## Per target", "", "The headline R² is the mean of the targets' R².", "",
+             "| target | MSE | MAE | R² |", "|---|---|---|---|"]
+    return lines + [f"| {name} | {row['mse']:.4g} | {row['mae']:.4g} | {row['r2']:.4f} |" for name, row in targets.items()]
 
 
 def _history(history: dict[str, list[float]]) -> list[str]:

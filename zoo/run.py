@@ -191,7 +191,9 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
     except ExportError as exc:
         if not keep_going:
             raise
-        result.report["onnx"] = {"failed": str(exc)}
+        from zoo.convert import UnconvertibleModelError
+
+        result.report["onnx"] = {"failed": str(exc), "retry_can_help": not isinstance(exc, UnconvertibleModelError)}
         return {}
     result.report["onnx"] = facts
     copies = add_device_copies(result, folder, request, facts, mobile=mobile, int8=int8, keep_going=keep_going)
@@ -274,6 +276,12 @@ def load_run(name: str, out: str | Path | None = None, data_dir: str | Path | No
     if report is None or not model_path.is_file():
         raise ZooError(f"no finished run of {name!r} in {folder} (model.keras and report.json are needed); "
                        f"run 'zoo run {name} --out {out}' first")
+    from zoo.cards import stale_reason
+
+    stale = stale_reason(report, spec, registry.plugin(registry.owner(spec)))
+    if stale:
+        raise ZooError(f"the run in {folder} is not a run of today's {name!r}: {stale}; run it again with "
+                       f"'zoo run {name} --out {out}'")
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file

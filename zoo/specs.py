@@ -139,7 +139,9 @@ class Preprocess:
     def standardize(cls, mean, std, shape: tuple[int, ...] | None = None) -> Preprocess:
         """Per-feature standardisation ``(x - mean) / std``, as ``scale = 1/std`` and ``offset = -mean/std``."""
         mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-        _check(bool(np.all(std > 0)), "preprocess", "standardize needs every std > 0")
+        for feature in np.flatnonzero(~(std > 0))[:1]:
+            _check(False, "preprocess", f"standardize needs every std > 0, but feature {feature} has std "
+                                        f"{std[feature]:g}: a constant column carries no information; drop it")
         return cls(scale=tuple(1.0 / std), offset=tuple(-mean / std), shape=shape)
 
     @property
@@ -253,7 +255,25 @@ class Reference:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model: its network, its data preparation, how it trains, and what its tutorial reported."""
+    """A model: its network, its data preparation, how it trains, and what its tutorial reported.
+
+    Attributes:
+        name: lower-case letters, digits and ``_``, starting with a letter; unique across plugins.
+        dataset: the name of a registered dataset (built-in: mnist, fashion_mnist, iris, functions).
+        build: a function of no arguments returning a new, uncompiled ``keras.Model``.
+        description: one line.
+        tutorial: ``Tutorial(title, source)``, where the model comes from.
+        reference: ``Reference(metric, value, note)``, the tutorial's own result (value None if none).
+        compile: ``CompileSettings(optimizer, loss, metrics)`` as Keras names or class_name/config dicts.
+        fit: ``FitSettings(epochs, batch_size, steps_per_epoch=None, validate=True)``.
+        preprocess: ``Preprocess(scale, offset, shape)``: input = float32(raw) * scale + offset, reshaped.
+        one_hot: train on one-hot labels (categorical cross-entropy) instead of class indices.
+        target: regression: which of the dataset's target_names to fit (None: all of them).
+        outputs: "probabilities" (softmax), "logits" (from_logits loss) or "values" (regression).
+        augment: ``(x, y) -> (x, y)`` applied to the preprocessed training set.
+        test_variants: name -> function of the preprocessed test inputs, scored beside the plain test set.
+        tags: for ``zoo list --tag``.
+    """
 
     name: str
     dataset: str
@@ -278,6 +298,8 @@ class ModelSpec:
         _check(isinstance(self.name, str) and bool(_NAME.match(self.name)), what,
                "name must be lower-case letters, digits and '_', starting with a letter")
         _check(isinstance(self.dataset, str) and bool(self.dataset), what, "needs a dataset name")
+        _check(type(self.build).__module__.split(".")[0] != "keras", what,
+               "build must be the function that makes the model, not a model: write build=build, not build=build()")
         _check(callable(self.build), what, "build must be a function returning a keras.Model")
         _check(bool(self.description), what, "needs a one-line description")
         _check(isinstance(self.tutorial, Tutorial), what, "tutorial must be a zoo.Tutorial")

@@ -194,7 +194,12 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
     with keras.device(device.keras_name), interrupts.deferred():
         model = compile_model(spec, plugin)
         check_fits(spec, model, data, plugin)
-        result = fit_model(model, data, settings, verbose=verbose, callbacks=callbacks)
+        try:
+            result = fit_model(model, data, settings, verbose=verbose, callbacks=callbacks)
+        except Exception as exc:  # a plugin's model or data can fail inside Keras in ways no check foresaw
+            raise TrainingError(f"training stopped inside Keras: {type(exc).__name__}: "
+                                f"{(str(exc).strip().splitlines() or [''])[0][:300]}; the model or its data does not "
+                                "suit its compile and fit settings (zoo --verbose shows the traceback)") from exc
     if backup_dir is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)  # training ran to its end: nothing to resume
     result.device = device
@@ -286,7 +291,7 @@ def _check_finite(spec: ModelSpec, result: TrainResult) -> None:
     losses = result.history.get("loss", [])[result.resumed_from_epoch:]  # this call's epochs
     epochs_done = result.resumed_from_epoch + len(losses)
     if epochs_done < result.settings.epochs or any(not math.isfinite(v) for v in losses):
-        error = TrainingError(f"{spec.name}: loss became NaN or infinite in epoch {max(epochs_done, 1)} of "
+        error = TrainingError(f"loss became NaN or infinite in epoch {max(epochs_done, 1)} of "
                               f"{result.settings.epochs}; training stopped and nothing was exported. "
                               "Try a lower learning rate or check the data for NaN values")
         error.result = result

@@ -9,7 +9,7 @@ from zoo_mistakes import dense_iris, iris_spec
 
 
 def training_rows():
-    return zoo.get_dataset("iris").load().x_train
+    return zoo.load_dataset("iris").x_train
 
 
 def build_adapted():
