@@ -215,7 +215,7 @@ def engine_failure(exc: BaseException, distribution: Distribution) -> Distributi
 
 def _first_line(exc: BaseException) -> str:
     """The engine's message cut to its point: JAX repeats 'Error dispatching computation: ' per step."""
-    text = re.sub(r"\{\{[^}]*\}\}", "", str(exc).replace("Graph execution error:", "")).strip()
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", str(exc).replace("Graph execution error:", "")).strip()
     text = text.rsplit("Error dispatching computation: ", 1)[-1]
     # TensorFlow puts the Python stack where the failing op was defined first; the reason comes after it.
     lines = [line.strip() for line in text.splitlines()

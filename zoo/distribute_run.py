@@ -9,12 +9,13 @@ nothing into the output folder (their resume backups live in a folder of their o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import files
 from zoo.datasets import load_dataset
 from zoo.distribute import setup_distribution
-from zoo.distribute_train import train_distributed, worker_backup_folder
+from zoo.distribute_train import DistributedTraining, train_distributed, worker_backup_folder
 from zoo.distribution import DistributeSettings, Distribution
 from zoo.errors import TrainingError, ZooError
 from zoo.evaluate import evaluate
@@ -27,12 +28,21 @@ from zoo.run import Run, RunOptions, _writable, resume_folder, write_artifacts, 
 from zoo.train import TrainSettings
 
 
+@dataclass
+class DistributedRun:
+    """What one worker did: the distribution, its training, and (on the chief) the saved ``Run``."""
+
+    distribution: Distribution
+    trained: DistributedTraining
+    run: Run | None  # None on every worker but the chief: they write nothing
+
+
 def run_distributed(name: str, options: RunOptions, settings: DistributeSettings,
-                    registry: Registry | None = None, distribution: Distribution | None = None) -> Run | None:
+                    registry: Registry | None = None, distribution: Distribution | None = None) -> DistributedRun:
     """Train ``name`` data-parallel on every worker; on the chief, evaluate and save it as ``run_model`` does.
 
-    Returns the chief's ``Run``, or None on the other workers. ``distribution`` (default: set up
-    here from ``settings``) must be set up before anything in the process has run TensorFlow or JAX.
+    ``distribution`` (default: set up here from ``settings``) must be set up before anything in the
+    process has run TensorFlow or JAX.
     """
     distribution = distribution or setup_distribution(settings, device=options.device)
     registry = registry or load_registry()
@@ -53,7 +63,7 @@ def run_distributed(name: str, options: RunOptions, settings: DistributeSettings
             raise
         raise TrainingError(f"{exc} (details: {write_failure(folder, spec, exc)})") from exc
     if not distribution.is_chief:
-        return None
+        return DistributedRun(distribution, trained, None)
     evaluation = evaluate(spec, dataset, trained.result.model, data)
     report = build_report(spec, dataset, splits, trained.result, evaluation, plugin=registry.owner(spec))
     report["distribution"] = {**distribution.record(train_settings.batch_size),
@@ -67,4 +77,4 @@ def run_distributed(name: str, options: RunOptions, settings: DistributeSettings
                        "was changed. Free some disk space or choose another --out") from exc
     result.paths = {key: folder / file for key, file in written.items()}
     update_manifest(folder, result.report)
-    return result
+    return DistributedRun(distribution, trained, result)
