@@ -240,3 +240,13 @@ def test_splitting_the_cpu_after_jax_started_is_refused():
     with pytest.raises(ZooError, match="ZOO_CPU_DEVICES=3 came too late: JAX had already set up its devices"):
         split_cpu(3, "jax")
     split_cpu(len(jax.devices("cpu")), "jax")
+
+
+def test_resume_is_refused_when_the_workers_backups_disagree(monkeypatch):
+    import zoo.distribute_train
+
+    monkeypatch.setattr(zoo.distribute_train, "gather_ints", lambda distribution, value: [2, value])
+    zoo.distribute_train._check_same_epoch(jax_distribution(2, 2, 1), 2)
+    with pytest.raises(DistributionError, match=r"--resume: the workers' backups hold different numbers of finished "
+                                                r"epochs \(worker 0: 2, worker 1: 1\); run again without --resume"):
+        zoo.distribute_train._check_same_epoch(jax_distribution(2, 2, 1), 1)
