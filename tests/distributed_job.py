@@ -1,8 +1,9 @@
 """A worker of the distribution tests, run as its own process (devices and clusters are set per process).
 
     python tests/distributed_job.py run NAME --out DIR [--epochs N] [--data-dir D] [--resume] [--scale-batch]
-        what ``zoo run NAME --distribute data-parallel`` does: a multi-worker run is supervised
-        (zoo.supervise), every worker trains, the chief writes; prints a JSON line about this worker.
+        what ``zoo run NAME --distribute data-parallel`` does (zoo.run.run_model under a supervised worker;
+        every worker trains, the chief writes), with the heartbeat and join timeouts the tests need; prints
+        a JSON line about this worker, with a digest of the weights it trained.
     python tests/distributed_job.py compare NAME... [--epochs N] [--data-dir D]
         trains each NAME on one device and data-parallel over the devices of this process, from the
         same seed; prints a JSON line each with both test accuracies and the largest weight difference.
@@ -61,17 +62,25 @@ def main(argv: list[str]) -> int:
 
 
 def run(args, settings) -> int:
+    import zoo.run
     from zoo.distribute import setup_distribution
-    from zoo.distribute_run import run_distributed
-    from zoo.run import RunOptions
 
     started, started_at = time.perf_counter(), time.time()
     distribution = setup_distribution(settings)
-    options = RunOptions(epochs=args.epochs, data_dir=args.data_dir, out=args.out, verbose=0, resume=args.resume)
-    done = run_distributed(args.names[0], options, settings, distribution=distribution)
+    trained = {}
+    real_train = zoo.run.train_distributed
+
+    def keep(*a, **kw):  # the workers return no Run: keep what each trained, to compare their weights
+        trained["result"] = real_train(*a, **kw)
+        return trained["result"]
+
+    zoo.run.train_distributed = keep
+    options = zoo.run.RunOptions(epochs=args.epochs, data_dir=args.data_dir, out=args.out, verbose=0,
+                                 resume=args.resume)
+    done = zoo.run.run_model(args.names[0], options, distribution=distribution)
     print(json.dumps({"worker": distribution.worker_index, "chief": distribution.is_chief,
                       "engine": distribution.engine, "replicas": distribution.replicas,
-                      "weights_sha256": weights_digest(done.trained.result.model), "wrote": done.run is not None,
+                      "weights_sha256": weights_digest(trained["result"].model), "wrote": done is not None,
                       "seconds": round(time.perf_counter() - started, 1),
                       "import_seconds": round(started_at - STARTED, 1), "done_at": time.time()}), flush=True)
     return 0
@@ -104,7 +113,7 @@ def compare_one(spec, dataset, args, distribution) -> None:
     from zoo.distribute_train import train_distributed
     from zoo.evaluate import evaluate
     from zoo.prepare import prepare
-    from zoo.train import TrainSettings, train
+    from zoo.training import TrainSettings, train
 
     data = prepare(spec, dataset, load_dataset(dataset, args.data_dir))
     train_settings = TrainSettings.of(spec, epochs=args.epochs, validate=False)  # the test scores both models after
@@ -116,16 +125,16 @@ def compare_one(spec, dataset, args, distribution) -> None:
     spread = train_distributed(spec, data, train_settings, distribution, verbose=0)
     timings["distributed_s"] = time.perf_counter() - started
     diff = max(float(np.max(np.abs(a - b))) for a, b in
-               zip(single.model.get_weights(), spread.result.model.get_weights(), strict=True))
-    scores = [evaluate(spec, dataset, model, data).primary[1] for model in (single.model, spread.result.model)]
+               zip(single.model.get_weights(), spread.model.get_weights(), strict=True))
+    scores = [evaluate(spec, dataset, model, data).primary[1] for model in (single.model, spread.model)]
     print(json.dumps({"name": spec.name, "engine": distribution.engine, "replicas": distribution.replicas,
                       "record": distribution.record(train_settings.batch_size),
                       "single": scores[0], "distributed": scores[1], "max_weight_diff": diff,
-                      "epochs": [len(single.history["loss"]), len(spread.result.history["loss"])],
-                      "train_samples": [single.train_samples, spread.result.train_samples],
+                      "epochs": [len(single.history["loss"]), len(spread.history["loss"])],
+                      "train_samples": [single.train_samples, spread.train_samples],
                       "dropped": spread.dropped_train_samples,
                       "optimizer_iterations": [int(m.optimizer.iterations.numpy())
-                                               for m in (single.model, spread.result.model)],
+                                               for m in (single.model, spread.model)],
                       **{k: round(v, 1) for k, v in timings.items()}}), flush=True)
 
 

@@ -57,3 +57,21 @@ def test_two_logical_devices_train_as_one_device_does(backend, engine, tmp_path)
         # The same steps on the same global batches: fit's batch_size is the global batch on both engines.
         assert run["optimizer_iterations"][0] == run["optimizer_iterations"][1] > 0, run
         assert run["max_weight_diff"] < 1e-4, run
+
+
+def test_zoo_run_distribute_trains_data_parallel_and_records_it(tmp_path):
+    """The command a user types: `zoo run NAME --distribute data-parallel --cpu-devices 2`."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "ZOO_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "zoo", "run", "iris_mlp", "--epochs", "2", "--distribute",
+                           "data-parallel", "--cpu-devices", "2", "--scale-batch", "--out", "out"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "iris_mlp" / "report.json").read_text())
+    record = report["distribution"]
+    assert (record["strategy"], record["engine"], record["replicas"], record["workers"]) == (
+        "data-parallel", "MirroredStrategy", 2, 1)
+    assert record["batch"] == {"entry": 32, "global": 64, "per_replica": 32, "per_worker": 64,
+                               "scaled_with_replicas": True}
+    assert report["training"]["batch_size"] == 64 and report["training"]["train_samples"] == 2 * 150 * 64
+    assert report["onnx"]["validation"]["class_mismatches"] == 0
+    assert "data-parallel | MirroredStrategy: 2 replicas" in (tmp_path / "out" / "iris_mlp" / "report.md").read_text()

@@ -118,12 +118,18 @@ def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:
 
 def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | None = None,
           epochs: int | None = None, batch_size: int | None = None, seed: int = 0, device: str = "auto",
-          resume: bool = False, verbose: str | int = "auto", mobile: bool = False, int8: bool = False) -> Run:
+          resume: bool = False, verbose: str | int = "auto", mobile: bool = False, int8: bool = False,
+          distribute: str = "none", scale_batch: bool = False, cpu_devices: int | None = None) -> Run | None:
     """What ``zoo run NAME`` does: train, evaluate, export and report ``name``; returns the Run.
 
     Saved to ``out`` (default: the user's runs folder, ``zoo.locations.runs_dir()``). ``mobile`` and
     ``int8`` add the device-sized copies of the export. When the ONNX export fails the run is kept,
     ``run.export_failed`` says why, and a ZooWarning says so.
+
+    ``distribute="data-parallel"`` trains on every local device (or on the workers ``TF_CONFIG`` /
+    ``KERAS_DISTRIBUTION_*`` describe; then every worker calls this, and only the chief gets the Run,
+    the others None); it must come before anything in the process has used TensorFlow or JAX.
+    ``cpu_devices`` splits the CPU into that many logical devices, as ``ZOO_CPU_DEVICES`` does.
     """
     import warnings
 
@@ -133,8 +139,15 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     options = RunOptions(epochs=epochs, batch_size=batch_size, seed=seed, device=device, data_dir=data_dir,
                          out=Path(out) if out is not None else None, verbose=verbose, resume=resume, mobile=mobile,
                          int8=int8)
-    run = run_model(name, options)
-    if run.export_failed:
+    distribution = None
+    if distribute != "none" or cpu_devices is not None:
+        from zoo.distribute import setup_distribution
+        from zoo.distribution import DistributeSettings
+
+        distribution = setup_distribution(DistributeSettings(distribute, scale_batch=scale_batch,
+                                                             logical_cpus=cpu_devices), device=device)
+    run = run_model(name, options, distribution=distribution)
+    if run is not None and run.export_failed:
         warnings.warn(ZooWarning(f"{name}: trained and saved to {run.folder}, but its ONNX export failed: "
                                  f"{run.export_failed}"), stacklevel=2)
     return run

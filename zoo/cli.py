@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted, 143 terminated)."""
     warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a multi-worker run re-runs itself supervised
     from zoo.interrupts import Terminated, installed
 
     with _quiet(getattr(args, "verbose", False)):  # given before or after the command name
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         except ZooError as exc:
             print(f"zoo: error: {exc}", file=sys.stderr)
             _traceback(exc, args)
+            _leave_cluster_now(args)
             return 1
         except KeyboardInterrupt as exc:
             print(f"zoo: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; nothing was left "
@@ -143,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
     _device_copy_flags(p)
+    p.add_argument("--distribute", choices=("none", "data-parallel"), default="none",
+                   help="data-parallel: synchronous training over every local device, or over the workers TF_CONFIG "
+                        "(TensorFlow) or KERAS_DISTRIBUTION_* (JAX) describe")
+    p.add_argument("--scale-batch", action="store_true",
+                   help="give every replica the entry's batch (the global batch grows with the replicas) instead of "
+                        "splitting the entry's batch across them")
+    p.add_argument("--cpu-devices", type=_positive, metavar="N",
+                   help="split the CPU into N logical devices (default: $ZOO_CPU_DEVICES), e.g. to try data-parallel "
+                        "training on a laptop")
+    p.add_argument("--join-timeout", type=_positive, default=120, metavar="S",
+                   help="seconds the workers of a multi-worker run wait for each other to join (default: 120)")
+    p.add_argument("--heartbeat-timeout", type=_positive, default=30, metavar="S",
+                   help="seconds a silent worker is waited for before the others stop (default: 30)")
 
     p = command("report", cmd_report, "redraw earlier runs' plots and reports, or (no NAME) write the "
                                       "leaderboard OUT/index.html")
@@ -232,6 +247,7 @@ def _for_each(names: list[str], work, noun: str, args=None) -> tuple[list, int]:
         except ZooError as exc:
             print(f"zoo: error: {name}: {exc}", file=sys.stderr)
             _traceback(exc, args)
+            _leave_cluster_now(args)
             failed += 1
     if failed:
         print(f"zoo: error: {failed} of {len(names)} {noun} failed", file=sys.stderr)
@@ -380,6 +396,9 @@ def cmd_run(args) -> int:
     from zoo.table import format_table
 
     names = _chosen(args, "run")
+    distribution = _distribution(args, names)
+    if isinstance(distribution, int):  # this process supervised a multi-worker run: its exit code
+        return distribution
     options = RunOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
                          data_dir=args.data_dir, out=args.out, resume=args.resume, mobile=args.mobile, int8=args.int8,
                          # Keras' live progress bar on a terminal; one line per epoch in a log file.
@@ -390,11 +409,13 @@ def cmd_run(args) -> int:
 
         print(f"== {name}: {get_spec(name).description}", flush=True)
         try:
-            result = run_model(name, options)
+            result = run_model(name, options, distribution=distribution)
         except KeyboardInterrupt:
             print(f"zoo: {name} stopped; continue it with 'zoo run {name} --resume"
                   f"{'' if args.out is None else f' --out {args.out}'}'", file=sys.stderr)
             raise
+        if result is None:  # a worker of a multi-worker run: the chief writes
+            return None
         onnx = result.report.get("onnx", {})
         if onnx.get("skipped"):
             print(f"zoo: note: {name}: {onnx['skipped']}", file=sys.stderr)
@@ -413,8 +434,12 @@ def cmd_run(args) -> int:
         return result
 
     done, code = _for_each(names, run, "runs", args)
+    if distribution is not None:
+        distribution.finish()
     rows = []
     for name, result in done:
+        if result is None:
+            continue
         metric, value = result.evaluation.primary
         spec = result.spec
         ref = spec.reference.value if spec.reference.metric == metric else None
@@ -427,6 +452,39 @@ def cmd_run(args) -> int:
         print(format_table(["model", "zoo", "tutorial", "train samples/s", "fit s", "report"], rows))
         print(f"leaderboard: {write_leaderboard(args.out or locations.runs_dir())}")
     return code
+
+
+def _distribution(args, names: list[str]):
+    """The Distribution ``zoo run``'s flags ask for (None for a plain run); for a multi-worker run started from a
+    terminal, this process supervises the worker instead and the worker's exit code comes back (an int)."""
+    from zoo.distribution import DistributeSettings, logical_cpus_from_env, read_cluster
+
+    settings = DistributeSettings(args.distribute, scale_batch=args.scale_batch, logical_cpus=args.cpu_devices,
+                                  join_timeout_s=args.join_timeout, heartbeat_timeout_s=args.heartbeat_timeout)
+    if settings.strategy == "none" and settings.logical_cpus is None and logical_cpus_from_env() is None:
+        return None
+    from zoo.distribute import setup_distribution
+    from zoo.environment import backend
+    from zoo.supervise import is_child, supervise
+
+    cluster = read_cluster(backend()) if settings.strategy != "none" else None
+    if cluster is not None and cluster.multi_worker:
+        if len(names) > 1:
+            raise ZooError(f"a multi-worker run trains one entry; run {', '.join(names)} one at a time")
+        if not is_child():
+            return supervise([sys.executable, "-m", "zoo", *args.argv], cluster, names[0])
+    return setup_distribution(settings, device=args.device)
+
+
+def _leave_cluster_now(args) -> None:
+    """A worker of a multi-worker run that failed exits at once: the engines' exit handlers would wait on lost
+    peers and log after zoo's line."""
+    from zoo.supervise import is_child
+
+    if getattr(args, "distribute", "none") != "none" and is_child():
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(1)
 
 
 def cmd_export(args) -> int:

@@ -1,6 +1,7 @@
 """Training an entry under a ``Distribution`` with zoo's own ``fit`` path, and the plain model the chief keeps.
 
-The same ``compile_model`` / ``fit_model`` / callbacks as ``zoo.train.train``, with four differences:
+The same ``compile_model`` / ``check_fits`` / ``fit_model`` / callbacks as ``zoo.training.train``, with four
+differences:
 the model is built, compiled and fitted inside the engine's scope; ``fit`` gets this worker's batch
 size (``Distribution.batch``); under JAX each process feeds only its own rows, and every batch splits
 evenly over the devices; and afterwards the weights (and optimizer state) are copied into a plain
@@ -17,28 +18,25 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from zoo import interrupts
+from zoo.build import check_fits, compile_model
 from zoo.devices import Device
 from zoo.distribute import engine_errors, gather_ints
 from zoo.distribution import Distribution, DistributionError
 from zoo.environment import cpu_name
 from zoo.prepare import Prepared
 from zoo.specs import ModelSpec
-from zoo.train import EpochBackup, TrainResult, TrainSettings, _check_finite, _read_history, compile_model, fit_model
+from zoo.training import EpochBackup, TrainResult, TrainSettings, check_finite, fit_model, read_history
+
+if TYPE_CHECKING:
+    from zoo.registry import PluginInfo
 
 WORKER_DIR_ENV = "ZOO_WORKER_DIR"  # where non-chief workers keep their resume backups (default: the temp folder)
-
-
-@dataclasses.dataclass
-class DistributedTraining:
-    """A distributed run's result: zoo's ``TrainResult`` (its model the plain local copy) and what was left out."""
-
-    result: TrainResult
-    dropped_train_samples: int  # rows left out so every batch splits evenly over the devices (JAX)
 
 
 def rows_for_fit(distribution: Distribution, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,15 +56,16 @@ def data_for_fit(distribution: Distribution, data: Prepared) -> tuple[Prepared, 
     x_train, y_train = rows_for_fit(distribution, data.x_train, data.y_train)
     x_test, y_test = rows_for_fit(distribution, data.x_test, data.y_test)
     dropped = data.n_train % distribution.replicas if distribution.even_batches else 0
-    return Prepared(x_train, y_train, x_test, y_test, data.truth), dropped
+    return dataclasses.replace(data, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), dropped
 
 
 def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, distribution: Distribution, *,
-                      verbose: str | int = "auto", callbacks: list | None = None,
-                      backup_dir: Path | None = None) -> DistributedTraining:
-    """``zoo.train.train`` under ``distribution``: every worker calls it with the same arguments.
+                      verbose: str | int = "auto", callbacks: list | None = None, backup_dir: Path | None = None,
+                      plugin: PluginInfo | None = None) -> TrainResult:
+    """``zoo.training.train`` under ``distribution``: every worker calls it with the same arguments.
 
-    ``settings.batch_size`` is the entry's batch size; the result's settings hold the global batch.
+    ``settings.batch_size`` is the entry's batch size; the result's settings hold the global batch, its
+    model is the plain local copy, and ``dropped_train_samples`` what no worker trained on.
     With ``backup_dir`` (each worker its own: ``worker_backup_folder``), training resumes from the
     epoch every worker's backup holds, and stops with a DistributionError if they disagree.
     """
@@ -76,11 +75,15 @@ def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, 
     callbacks, earlier = list(callbacks or []), {}
     with interrupts.deferred(), engine_errors(distribution):
         if backup_dir is not None:
-            earlier = _read_history(backup_dir)
+            earlier = read_history(backup_dir)
             _check_same_epoch(distribution, len(earlier.get("loss", [])))
             callbacks.append(EpochBackup(backup_dir, earlier))
+        # Checked on a plain model (a check's two samples need not split over the replicas), then seeded
+        # again, so the trained model starts from the weights a single-device run starts from.
+        check_fits(spec, compile_model(spec, plugin), data, plugin)
+        keras.utils.set_random_seed(settings.seed)
         with distribution.scope():
-            model = compile_model(spec)
+            model = compile_model(spec, plugin)
             result = fit_model(model, fit_data, dataclasses.replace(settings, batch_size=plan.per_worker),
                                verbose=verbose, callbacks=callbacks)
         result.model = local_copy(spec, model)
@@ -93,8 +96,9 @@ def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, 
     result.train_samples, result.device = per_epoch * epochs_done, replicas_device(distribution)
     result.resumed_from_epoch = len(earlier.get("loss", []))
     result.history = {k: earlier.get(k, [math.nan] * result.resumed_from_epoch) + v for k, v in result.history.items()}
-    _check_finite(spec, result)
-    return DistributedTraining(result, dropped)
+    result.dropped_train_samples = dropped
+    check_finite(spec, result)
+    return result
 
 
 def local_copy(spec: ModelSpec, model: keras.Model) -> keras.Model:

@@ -246,3 +246,11 @@ def logical_cpus_from_env(environ: Mapping[str, str] | None = None) -> int | Non
         raise ZooError(f"{CPU_DEVICES_ENV}={text!r}: give the number of logical CPU devices, e.g. {CPU_DEVICES_ENV}=2")
     return int(text)
 
+
+
+def single_process_record(backend: str, batch_size: int) -> dict[str, Any]:
+    """report.json's ``"distribution"`` for a run with no engine: one replica, one worker."""
+    return {"strategy": "none", "backend": backend, "engine": None, "replicas": 1, "workers": 1,
+            "cluster": "single process",
+            "batch": {"entry": batch_size, "global": batch_size, "per_replica": batch_size, "per_worker": batch_size,
+                      "scaled_with_replicas": False}}

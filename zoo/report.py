@@ -20,7 +20,8 @@ SCHEMA = "zoo.report/1"
 
 
 def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained: TrainResult,
-                 evaluation: Evaluation, *, plugin: PluginInfo | None = None) -> dict[str, Any]:
+                 evaluation: Evaluation, *, plugin: PluginInfo | None = None,
+                 distribution: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a run measured, with the tutorial's number beside zoo's, and the code that produced it."""
     from zoo.flops import forward_macs
 
@@ -54,6 +55,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
             "preprocess": spec.preprocess.describe(), "one_hot_labels": spec.one_hot,
             "augmented": spec.augment is not None, "target": spec.target,
         },
+        "distribution": distribution,
         "environment": {
             "device": {"kind": trained.device.kind, "name": trained.device.name},
             "backend": environment.backend(), "versions": environment.versions(),
@@ -123,6 +125,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _onnx(report.get("onnx"), report["model"])
     lines += ["", "## Provenance", "", "| | |", "|---|---|",
               f"| device | {env['device']['kind']}: {env['device']['name']} |", f"| Keras backend | {env['backend']} |",
+              *_distribution_row(report.get("distribution")),
               f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
               f"| zoo commit | {env['git_commit'] or 'not a git checkout'} |", f"| platform | {env['platform']} |",
               f"| data | {report['data']['origin']} ({report['data']['n_train']} train, {report['data']['n_test']} test) |",
@@ -130,6 +133,15 @@ def render_markdown(report: dict[str, Any]) -> str:
               "Data checksums (sha256):", ""]
     lines += [f"- `{name}`: `{digest}`" for name, digest in report["data"]["checksums_sha256"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _distribution_row(record: dict[str, Any] | None) -> list[str]:
+    if not record or record.get("strategy") == "none":
+        return []
+    batch = record["batch"]
+    return [f"| data-parallel | {record['engine']}: {record['replicas']} replicas on {record['workers']} worker(s); "
+            f"global batch {batch['global']}, {batch['per_replica']} per replica"
+            f"{' (scaled with the replicas)' if batch['scaled_with_replicas'] else ''} |"]
 
 
 def _distribution(report: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoo import environment, files, locations
 from zoo.build import check_data
 from zoo.datasets import load_dataset
+from zoo.distribute_train import train_distributed, worker_backup_folder
 from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning
 from zoo.evaluate import Evaluation, evaluate, predict
 from zoo.export import ExportRequest, export_onnx
@@ -29,6 +30,8 @@ from zoo.training import TrainResult, TrainSettings, train
 
 if TYPE_CHECKING:
     import keras
+
+    from zoo.distribution import Distribution
 
 
 @dataclass(frozen=True)
@@ -83,31 +86,45 @@ class Run:
         return report_html(self.report, self.folder)
 
 
-def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry | None = None) -> Run:
+def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry | None = None,
+              distribution: Distribution | None = None) -> Run | None:
     """Train and evaluate the model ``name``, then save ``model.keras``, its validated ONNX export and its
     report under ``options.out_dir``, and record the export in its ``manifest.json``.
 
     Training is never lost to a later step: when the export fails, the model and report are still
     saved (the report says why under ``"onnx": {"failed": ...}``) and ``zoo export NAME`` can retry.
+    Under a ``distribution`` (``zoo.distribute.setup_distribution``) every worker trains and only the
+    chief evaluates and writes; the others return None, having written nothing into ``out``.
     """
     registry = registry or load_registry()
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
     folder = options.out_dir / spec.name
-    _writable(folder)
-    backup = resume_folder(folder, options.resume)
+    chief = distribution is None or distribution.is_chief
+    if chief:
+        _writable(folder)
+    backup = resume_folder(worker_backup_folder(folder, distribution) if distribution else folder, options.resume)
     plugin = registry.plugin(registry.owner(spec))
     splits = load_dataset(dataset, options.data_dir)
     check_data(spec, splits.x_train.shape[1:], plugin)
     data = prepare(spec, dataset, splits)
     settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed)
     try:
-        trained = train(spec, data, settings, device=options.device, verbose=options.verbose, backup_dir=backup,
-                        plugin=plugin)
+        if distribution is not None and distribution.engine is not None:
+            trained = train_distributed(spec, data, settings, distribution, verbose=options.verbose,
+                                        backup_dir=backup, plugin=plugin)
+        else:
+            trained = train(spec, data, settings, device=options.device, verbose=options.verbose, backup_dir=backup,
+                            plugin=plugin)
     except TrainingError as exc:
+        if not chief:
+            raise
         raise TrainingError(f"{exc} (details: {write_failure(folder, spec, exc)})") from exc
+    if not chief:
+        return None
     evaluation = evaluate(spec, dataset, trained.model, data)
-    report = build_report(spec, dataset, splits, trained, evaluation, plugin=plugin)
+    report = build_report(spec, dataset, splits, trained, evaluation, plugin=plugin,
+                          distribution=distribution_record(distribution, settings.batch_size, trained))
     result = Run(spec, dataset, splits, data, trained.model, evaluation, report, folder, trained)
     # Everything is written into a staging folder that replaces the entry's folder only when
     # complete: an interrupted or failed run leaves the previous one as it was.
@@ -120,6 +137,15 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
     result.paths = {key: folder / name for key, name in written.items()}
     update_manifest(folder, result.report)
     return result
+
+
+def distribution_record(distribution: Distribution | None, batch_size: int, trained: TrainResult) -> dict[str, Any]:
+    """What report.json records under ``"distribution"``: the strategy, backend, replicas, workers and batch sizes."""
+    if distribution is None:
+        from zoo.distribution import single_process_record
+
+        return single_process_record(environment.backend(), batch_size)
+    return {**distribution.record(batch_size), "dropped_train_samples": trained.dropped_train_samples}
 
 
 def _writable(folder: Path) -> None:

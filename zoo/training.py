@@ -63,6 +63,7 @@ class TrainResult:
     train_seconds: float = 0.0  # time in training steps (validation excluded), first-epoch compile included
     wall_seconds: float = 0.0  # the whole fit call, validation included
     resumed_from_epoch: int = 0  # epochs an interrupted run had finished before this one resumed it
+    dropped_train_samples: int = 0  # rows left out so every batch splits evenly over the devices (data-parallel)
 
     @property
     def samples_per_sec(self) -> float:
@@ -178,7 +179,8 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
     """Build, compile and fit ``spec``'s model on ``data``; stop with TrainingError if the loss turns NaN.
 
     Before training, ``zoo.build.check_fits`` makes sure the model fits the data as declared
-    (``plugin`` is named in its message).
+    (``plugin`` is named in its message). ``zoo.distribute_train.train_distributed`` is the same
+    under a data-parallel engine.
 
     With ``backup_dir``, training state is saved there after every epoch (Keras' BackupAndRestore)
     and, if an interrupted run left state there, training resumes from its last finished epoch.
@@ -189,7 +191,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
     callbacks = list(callbacks or [])
     earlier: dict[str, list[float]] = {}
     if backup_dir is not None:
-        earlier = _read_history(backup_dir)
+        earlier = read_history(backup_dir)
         callbacks.append(EpochBackup(backup_dir, earlier))
     with keras.device(device.keras_name), interrupts.deferred():
         model = compile_model(spec, plugin)
@@ -206,7 +208,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
     result.resumed_from_epoch = len(earlier.get("loss", []))
     result.history = {k: earlier.get(k, [math.nan] * result.resumed_from_epoch) + v
                       for k, v in result.history.items()}
-    _check_finite(spec, result)
+    check_finite(spec, result)
     return result
 
 
@@ -237,7 +239,7 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         files.write_json(self.history_path, files.finite(self.history))
 
 
-def _read_history(backup_dir: Path) -> dict[str, list[float]]:
+def read_history(backup_dir: Path) -> dict[str, list[float]]:
     """The metrics of the epochs a backup holds, as many as Keras' own record says it saved.
 
     An epoch whose metrics a crash kept from being written shows as NaN (None in reports).
@@ -287,7 +289,8 @@ def _fit_inputs(data: Prepared, settings: TrainSettings) -> tuple[tuple, dict]:
                                                       "shuffle": False}
 
 
-def _check_finite(spec: ModelSpec, result: TrainResult) -> None:
+def check_finite(spec: ModelSpec, result: TrainResult) -> None:
+    """TrainingError (with the result attached) when the loss of this call's epochs is NaN or infinite."""
     losses = result.history.get("loss", [])[result.resumed_from_epoch:]  # this call's epochs
     epochs_done = result.resumed_from_epoch + len(losses)
     if epochs_done < result.settings.epochs or any(not math.isfinite(v) for v in losses):
