@@ -153,7 +153,7 @@ def test_preprocessing_layers_export_as_one_input_graphs(runs):
         report = json.loads((out / name / "report.json").read_text())
         assert report["onnx"]["validation"]["class_mismatches"] == 0
         assert report["metrics"]["accuracy"] > 0.6  # learned: chance is 1/3
-        assert report["distribution"] == {"name": "zoo-mistakes", "version": "0.3.1"}
+        assert report["package"] == {"name": "zoo-mistakes", "version": "0.3.1"}
 
 
 def test_an_export_that_fails_keeps_the_trained_run(site, tmp_path):

@@ -96,7 +96,8 @@ def make_card(spec: ModelSpec, plugin: PluginInfo, *, out: str | Path | None = N
     """The card of ``spec``: its reference run (built-in entries), the latest run under ``out``, its facts."""
     reference_dir = locations.reference_dir()
     reference = _result(reference_dir / spec.name, spec, plugin) if reference_dir and plugin.builtin else None
-    latest = _result(Path(out) / spec.name if out is not None else locations.runs_dir() / spec.name, spec, plugin)
+    latest = _result(Path(out) / spec.name if out is not None else locations.runs_dir() / spec.name, spec, plugin,
+                     count_again_if_changed=True)
     params = next((r.params for r in (reference, latest) if r and r.params), None)
     macs = next((r.macs for r in (reference, latest) if r and r.macs), None)
     build_error = None
@@ -123,14 +124,15 @@ def stale_reason(report: dict[str, Any], spec: ModelSpec, plugin: PluginInfo) ->
     return f"it was made by a different model of that name ({'; '.join(changed)})" if changed else None
 
 
-def _result(folder: Path, spec: ModelSpec, plugin: PluginInfo) -> Result | None:
+def _result(folder: Path, spec: ModelSpec, plugin: PluginInfo, *, count_again_if_changed: bool = False
+            ) -> Result | None:
     report = read_report(folder)
     if report is None or stale_reason(report, spec, plugin):
         return None
     training, env, onnx = report.get("training") or {}, report.get("environment") or {}, report.get("onnx")
     params = training.get("params")
-    if (report.get("distribution") or {}).get("version") != plugin.version:
-        params = None  # the plugin changed since that run: count again rather than trust it
+    if count_again_if_changed and (report.get("package") or {}).get("version") != plugin.version:
+        params = None  # the plugin changed since the user's run: count again rather than trust it
     return Result(
         value=(report.get("measured") or {}).get("value"), test_samples=(report.get("data") or {}).get("n_test"),
         folder=folder, created=report.get("created"), params=params, macs=training.get("macs") if params else None,

@@ -208,8 +208,8 @@ def render(reports: list[dict[str, Any]], out: Path, benchmarks: Benchmarks | No
 <p class="lead">{len(reports)} {"entry" if len(reports) == 1 else "entries"} from <code>{html.escape(str(out))}</code>.
 Each entry's headline metric on its held-out test split beside the number its tutorial reports
 (green: zoo's is higher; red: lower). Click a column heading to sort.</p>
-<p class="muted">Try every model in your browser: run <code>zoo serve</code> and open
-<a href="http://127.0.0.1:8000/">http://127.0.0.1:8000/</a>, the playground.</p>
+<p class="muted">Try every model in your browser: <code>zoo serve</code> starts the playground on this machine
+(the address it prints, http://127.0.0.1:8000/ by default).</p>
 <div class="scroll"><table id="leaderboard">
 <thead><tr>{heading}</tr></thead>
 <tbody>

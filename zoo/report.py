@@ -31,8 +31,8 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "schema": SCHEMA,
         "model": spec.name, "dataset": dataset.name, "task": spec.task,
         "plugin": plugin.name if plugin else None,
-        # The distribution that installed the plugin, so a result can be traced to the code behind it.
-        "distribution": {"name": plugin.package, "version": plugin.version} if plugin else None,
+        # The package (distribution) that installed the plugin, so a result can be traced to the code behind it.
+        "package": {"name": plugin.package, "version": plugin.version} if plugin else None,
         "description": spec.description,
         "tutorial": {"title": spec.tutorial.title, "source": spec.tutorial.source},
         "reference": {"metric": spec.reference.metric, "value": spec.reference.value, "note": spec.reference.note},
@@ -106,7 +106,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     measured, reference, training, env = (report["measured"], report["reference"], report["training"],
                                           report["environment"])
     lines = [f"# {report['model']}", "", report["description"], "",
-             f"Dataset `{report['dataset']}` · task {report['task']} · plugin `{report['plugin']}`{_distribution(report)} · "
+             f"Dataset `{report['dataset']}` · task {report['task']} · plugin `{report['plugin']}`{_package(report)} · "
              f"tutorial: {report['tutorial']['title']} ({report['tutorial']['source']})", "",
              "## Result", "", "| | zoo | tutorial |", "|---|---|---|"]
     ref_value = reference["value"] if reference["metric"] == measured["metric"] else None
@@ -144,8 +144,8 @@ def _distribution_row(record: dict[str, Any] | None) -> list[str]:
             f"{' (scaled with the replicas)' if batch['scaled_with_replicas'] else ''} |"]
 
 
-def _distribution(report: dict[str, Any]) -> str:
-    dist = report.get("distribution") or {}
+def _package(report: dict[str, Any]) -> str:
+    dist = report.get("package") or {}
     return f" ({' '.join(v for v in (dist.get('name'), dist.get('version')) if v)})" if dist.get("name") else ""
 
 
