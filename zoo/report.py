@@ -136,7 +136,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _distribution_row(record: dict[str, Any] | None) -> list[str]:
-    if not record or record.get("strategy") == "none":
+    if not record or record.get("strategy", "none") == "none":
         return []
     batch = record["batch"]
     return [f"| data-parallel | {record['engine']}: {record['replicas']} replicas on {record['workers']} worker(s); "
