@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # tests/chromium.py drives Chromium ove
 
 from chromium import Browser, find_chromium  # noqa: E402
 
-from zoo.playground_files import ort_folder  # noqa: E402
-from zoo.serve import Site, make_server  # noqa: E402
+from zoo.web.site_files import ort_folder  # noqa: E402
+from zoo.web.serve import Site, make_server  # noqa: E402
 
 DIGIT = "4"
 WIDTH, HEIGHT = 1400, 1500

@@ -37,9 +37,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--heartbeat", type=int, default=10)
     parser.add_argument("--join", type=int, default=60)
     args = parser.parse_args(argv)
-    from zoo.distribution import DistributeSettings, read_cluster
+    from zoo.distributed.distribution import DistributeSettings, read_cluster
     from zoo.environment import backend
-    from zoo.supervise import is_child, supervise
+    from zoo.distributed.supervise import is_child, supervise
 
     settings = DistributeSettings("data-parallel", scale_batch=args.scale_batch, join_timeout_s=args.join,
                                   heartbeat_timeout_s=args.heartbeat)
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
 
 def run(args, settings) -> int:
     import zoo.run
-    from zoo.distribute import setup_distribution
+    from zoo.distributed.engines import setup_distribution
 
     started, started_at = time.perf_counter(), time.time()
     distribution = setup_distribution(settings)
@@ -95,7 +95,7 @@ def weights_digest(model) -> str:
 
 
 def compare(args, settings) -> int:
-    from zoo.distribute import setup_distribution
+    from zoo.distributed.engines import setup_distribution
     from zoo.plugins import load_registry
 
     distribution = setup_distribution(settings, device="cpu")
@@ -110,7 +110,7 @@ def compare_one(spec, dataset, args, distribution) -> None:
     import numpy as np
 
     from zoo.datasets import load_dataset
-    from zoo.distribute_train import train_distributed
+    from zoo.distributed.train import train_distributed
     from zoo.evaluate import evaluate
     from zoo.prepare import prepare
     from zoo.training import TrainSettings, train

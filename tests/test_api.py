@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 import zoo
 from zoo import locations
-from zoo.export import read_tensor
+from zoo.exports.export import read_tensor
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "reference"
@@ -126,8 +127,11 @@ def test_an_installed_zoo_works_from_an_empty_folder(tmp_path):
     nothing is written outside the user's runs folder."""
     site, home, work = tmp_path / "site", tmp_path / "home", tmp_path / "work"
     work.mkdir()
+    # A copy of the source, so the build's own files (build/, *.egg-info) land there and not in the checkout.
+    source = shutil.copytree(REPO, tmp_path / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "build", "*.egg-info", "node_modules", ".whl", "__pycache__", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(REPO)], check=True, timeout=600, capture_output=True)
+                    "--target", str(site), str(source)], check=True, timeout=600, capture_output=True)
     installed_reference = site / "zoo_reference"
     before = {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     env = {**os.environ, "PYTHONPATH": str(site), "ZOO_HOME": str(home)}

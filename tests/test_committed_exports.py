@@ -11,12 +11,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from zoo.compare import compare_outputs
-from zoo.convert import OPSET
-from zoo.export import read_tensor
-from zoo.manifest import read_manifest
+from zoo.exports.compare import compare_outputs
+from zoo.exports.convert import OPSET
+from zoo.exports.export import read_tensor
+from zoo.exports.manifest import read_manifest
 from zoo.files import sha256_file
-from zoo.onnx_metadata import KEYS, OnnxMetadata
+from zoo.exports.metadata import KEYS, OnnxMetadata
 from zoo.plugins import load_registry
 
 EXPORTS = Path(__file__).resolve().parent.parent / "reference"

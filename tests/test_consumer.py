@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zoo.idx import read_idx_folder
-from zoo.predict import open_export
+from zoo.exports.predict import open_export
 from zoo_plugins.datasets.functions import CURVES, sample_curves
 from zoo_plugins.datasets.iris import load_iris_splits
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.distribute import _first_line, engine_failure, gather_ints, setup_distribution
-from zoo.distribute_train import data_for_fit, rows_for_fit, worker_backup_folder
-from zoo.distribution import (Cluster, DistributeSettings, Distribution, DistributionError, logical_cpus_from_env,
+from zoo.distributed.engines import _first_line, engine_failure, gather_ints, setup_distribution
+from zoo.distributed.train import data_for_fit, rows_for_fit, worker_backup_folder
+from zoo.distributed.distribution import (Cluster, DistributeSettings, Distribution, DistributionError, logical_cpus_from_env,
                               plan_batch, read_cluster)
 from zoo.errors import ZooError
 from zoo.prepare import Prepared
-from zoo.supervise import CHILD_ENV, supervise
+from zoo.distributed.supervise import CHILD_ENV, supervise
 
 
 def tf_config(cluster, kind, index):
@@ -223,7 +223,7 @@ def test_supervisor_forwards_sigterm_once_to_its_own_process_group(child, tmp_pa
 def test_splitting_the_cpu_after_tensorflow_started_is_refused():
     import tensorflow as tf
 
-    from zoo.cpu_devices import split_cpu
+    from zoo.distributed.cpu_devices import split_cpu
 
     float(tf.reduce_sum(tf.ones(2)))  # TensorFlow has now set up its devices in this process
     with pytest.raises(ZooError, match="ZOO_CPU_DEVICES=3 came too late: TensorFlow had already set up its devices "
@@ -234,7 +234,7 @@ def test_splitting_the_cpu_after_tensorflow_started_is_refused():
 
 def test_splitting_the_cpu_after_jax_started_is_refused():
     jax = pytest.importorskip("jax")
-    from zoo.cpu_devices import split_cpu
+    from zoo.distributed.cpu_devices import split_cpu
 
     float(jax.numpy.ones(2).sum())
     with pytest.raises(ZooError, match="ZOO_CPU_DEVICES=3 came too late: JAX had already set up its devices"):
@@ -243,10 +243,10 @@ def test_splitting_the_cpu_after_jax_started_is_refused():
 
 
 def test_resume_is_refused_when_the_workers_backups_disagree(monkeypatch):
-    import zoo.distribute_train
+    import zoo.distributed.train
 
-    monkeypatch.setattr(zoo.distribute_train, "gather_ints", lambda distribution, value: [2, value])
-    zoo.distribute_train._check_same_epoch(jax_distribution(2, 2, 1), 2)
+    monkeypatch.setattr(zoo.distributed.train, "gather_ints", lambda distribution, value: [2, value])
+    zoo.distributed.train._check_same_epoch(jax_distribution(2, 2, 1), 2)
     with pytest.raises(DistributionError, match=r"--resume: the workers' backups hold different numbers of finished "
                                                 r"epochs \(worker 0: 2, worker 1: 1\); run again without --resume"):
-        zoo.distribute_train._check_same_epoch(jax_distribution(2, 2, 1), 1)
+        zoo.distributed.train._check_same_epoch(jax_distribution(2, 2, 1), 1)

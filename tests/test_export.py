@@ -16,13 +16,13 @@ import zoo
 from plugin_fakes import DatasetPlugin, ModelPlugin, source, tiny_dataset, tiny_model
 from zoo.cli import main
 from zoo.errors import ExportError
-from zoo.compare import TOLERANCE, compare_outputs
-from zoo.convert import OPSET
-from zoo.export import input_layout, read_tensor, tensor_names
-from zoo.manifest import read_manifest, update_manifest
+from zoo.exports.compare import TOLERANCE, compare_outputs
+from zoo.exports.convert import OPSET
+from zoo.exports.export import input_layout, read_tensor, tensor_names
+from zoo.exports.manifest import read_manifest, update_manifest
 from zoo.files import sha256_file
 from zoo.idx import read_idx_folder
-from zoo.onnx_metadata import KEYS, OnnxMetadata
+from zoo.exports.metadata import KEYS, OnnxMetadata
 from zoo.plugins import build_registry
 from zoo.run import RunOptions, run_model
 
@@ -170,9 +170,9 @@ def test_metadata_round_trips_and_refuses_foreign_files(trained_runs):
 
 def _corrupting_converter(monkeypatch):
     """Make the converter return a subtly wrong model: one class's output bias raised by 0.5."""
-    import zoo.export
+    import zoo.exports.export
 
-    real = zoo.export.convert_to_onnx
+    real = zoo.exports.export.convert_to_onnx
 
     def convert(*args, **kwargs):
         proto = real(*args, **kwargs)
@@ -183,7 +183,7 @@ def _corrupting_converter(monkeypatch):
         bias.CopyFrom(onnx.numpy_helper.from_array(values, bias.name))
         return proto
 
-    monkeypatch.setattr(zoo.export, "convert_to_onnx", convert)
+    monkeypatch.setattr(zoo.exports.export, "convert_to_onnx", convert)
 
 
 def _snapshot(folder):
@@ -206,10 +206,10 @@ def test_failed_validation_writes_nothing_and_keeps_the_earlier_export(trained_r
 
 def test_a_failed_export_keeps_the_trained_run_and_can_be_retried(trained_runs, tmp_path, monkeypatch, capsys):
     """Training is never lost to an export problem: the run is saved without an export, and `zoo export` retries."""
-    import zoo.export
+    import zoo.exports.export
 
     exports = shutil.copytree(trained_runs, tmp_path / "exports")
-    real = zoo.export.convert_to_onnx
+    real = zoo.exports.export.convert_to_onnx
     _corrupting_converter(monkeypatch)
     code = main(["run", "iris_mlp", "--epochs", "1", "--out", str(exports)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -224,7 +224,7 @@ def test_a_failed_export_keeps_the_trained_run_and_can_be_retried(trained_runs, 
     assert "iris_mlp" not in read_manifest(exports)["entries"]  # no export that looks valid
     assert "**Failed**" in (folder / "report.md").read_text()
 
-    monkeypatch.setattr(zoo.export, "convert_to_onnx", real)
+    monkeypatch.setattr(zoo.exports.export, "convert_to_onnx", real)
     assert main(["export", "iris_mlp", "--out", str(exports)]) == 0
     assert json.loads((folder / "report.json").read_text())["onnx"]["validation"]["class_mismatches"] == 0
     assert read_manifest(exports)["entries"]["iris_mlp"]["files"]["iris_mlp/model.onnx"]["sha256"] == \

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo import leaderboard
+from zoo.web import leaderboard
 from zoo.cli import main
 
 
@@ -142,7 +142,7 @@ def test_an_empty_folder_gives_an_empty_board(tmp_path):
 
 
 def test_markdown_subset():
-    from zoo.webpage import markdown_to_html
+    from zoo.web.webpage import markdown_to_html
 
     html = markdown_to_html("# t <x>\n\nA **b** `c<d>` https://e.org/f.\n\n| a | b |\n|---|---|\n| 1 | x |\n\n"
                             "![curves](plots/c.png)\n\n- `k`: v\n")

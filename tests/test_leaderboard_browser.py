@@ -15,7 +15,7 @@ import pytest
 
 from chromium import Browser, find_chromium
 from pngs import assert_png
-from zoo.leaderboard import write_leaderboard
+from zoo.web.leaderboard import write_leaderboard
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = find_chromium()

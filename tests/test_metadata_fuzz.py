@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoo.errors import ExportError
-from zoo.onnx_metadata import KEYS, SCHEMA, OnnxMetadata
+from zoo.exports.metadata import KEYS, SCHEMA, OnnxMetadata
 
 VALID = {
     "zoo_metadata_schema": SCHEMA, "model_name": "m", "description": "d", "dataset": "mnist",

@@ -17,15 +17,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from zoo.device_copies import export_device_copies
-from zoo.device_summary import B1_ONNX, B1_ORT, INT8_ONNX, manifest_summary, report_lines
+from zoo.exports.device_copies import export_device_copies
+from zoo.exports.device_summary import B1_ONNX, B1_ORT, INT8_ONNX, manifest_summary, report_lines
 from zoo.errors import ExportError
-from zoo.compare import compare_outputs
-from zoo.export import TEST_DATA_SET, read_tensor
-from zoo.onnx_runtime import run_onnx
-from zoo.mobile import FIXED_BATCH_KEY, MOBILE_EPS, fixed_batch, mobile_usability, ort_format_bytes, to_ort_format
-from zoo.onnx_metadata import OnnxMetadata
-from zoo.quantize import (METRIC_BOUND, QUANTIZATION_KEY, check_int8, choose_mode, quantize_int8, size_and_speed,
+from zoo.exports.compare import compare_outputs
+from zoo.exports.export import TEST_DATA_SET, read_tensor
+from zoo.exports.runtime import run_onnx
+from zoo.exports.mobile import FIXED_BATCH_KEY, MOBILE_EPS, fixed_batch, mobile_usability, ort_format_bytes, to_ort_format
+from zoo.exports.metadata import OnnxMetadata
+from zoo.exports.quantize import (METRIC_BOUND, QUANTIZATION_KEY, check_int8, choose_mode, quantize_int8, size_and_speed,
                           speed_verdict)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -292,18 +292,18 @@ def _shift_last_bias(model: onnx.ModelProto, by: float) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("broken", ["int8", "b1"])
 def test_a_copy_failing_validation_writes_nothing(tmp_path, monkeypatch, broken):
-    import zoo.device_copies
+    import zoo.exports.device_copies
 
     folder, model, x, truth, expected = entry_folder(tmp_path, "mnist_mlp")
     before = snapshot(folder)
     if broken == "int8":
-        real = zoo.device_copies.quantize_int8
-        monkeypatch.setattr(zoo.device_copies, "quantize_int8",
+        real = zoo.exports.device_copies.quantize_int8
+        monkeypatch.setattr(zoo.exports.device_copies, "quantize_int8",
                             lambda m, c, mode: _shift_last_bias(real(m, c, mode), 50.0))
         message = r"model.int8.onnx failed validation: accuracy 0.1000 int8 vs 1.0000 float"
     else:
-        real = zoo.device_copies.fixed_batch
-        monkeypatch.setattr(zoo.device_copies, "fixed_batch", lambda m, b=1: _shift_last_bias(real(m, b), 50.0))
+        real = zoo.exports.device_copies.fixed_batch
+        monkeypatch.setattr(zoo.exports.device_copies, "fixed_batch", lambda m, b=1: _shift_last_bias(real(m, b), 50.0))
         message = r"model.b1.onnx failed validation on the test split: max \|onnxruntime - Keras\|"
     with pytest.raises(ExportError, match=message):
         export_device_copies(model, folder, x, truth, expected, "probabilities", None, mobile=True, int8=True,
@@ -320,7 +320,7 @@ def test_device_copies_need_the_float_exports_test_vectors(tmp_path):
 
 def test_device_bench_measures_an_entry_end_to_end():
     """The measurement behind docs/mobile-int8-results.md, on an entry whose data is built in (Iris)."""
-    from zoo.device_bench import markdown, measure_entry
+    from zoo.exports.device_bench import markdown, measure_entry
 
     result = measure_entry("iris_mlp", EXPORTS, None, seconds=0.02, rounds=1)
     assert result["test_samples"] == 38 and result["chosen"] == "dynamic"
@@ -337,7 +337,7 @@ def test_zoo_export_mobile_int8_writes_validated_copies_and_records_them(trained
     """`zoo export --mobile --int8` end to end: the copies beside model.onnx, in the report and the manifest."""
     from zoo.cli import main
     from zoo.files import sha256_file
-    from zoo.manifest import read_manifest
+    from zoo.exports.manifest import read_manifest
 
     exports = shutil.copytree(trained_runs, tmp_path / "exports")
     code = main(["export", "mnist_mlp", "--mobile", "--int8", "--out", str(exports),

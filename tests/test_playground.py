@@ -29,9 +29,9 @@ import pytest
 
 from chromium import Browser, find_chromium
 from pngs import assert_png
-from zoo import playground_files
-from zoo.playground_files import ServeError, ort_folder
-from zoo.serve import Site, make_server
+from zoo.web import site_files as playground_files
+from zoo.web.site_files import ServeError, ort_folder
+from zoo.web.serve import Site, make_server
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = find_chromium()
@@ -244,7 +244,7 @@ def test_every_entry_replays_its_test_vectors(browser, page, runs):
 
 @needs_browser
 def test_drawn_digit_gets_the_class_zoo_predict_gives(browser, page, runs, tmp_path):
-    from zoo.predict import open_export, predict_files
+    from zoo.exports.predict import open_export, predict_files
 
     group = '[data-dataset="mnist"]'
     browser.click(f"{group} button.clear")

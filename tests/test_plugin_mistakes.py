@@ -172,7 +172,7 @@ def test_an_export_that_fails_keeps_the_trained_run(site, tmp_path):
 
 
 def test_per_feature_preprocessing_travels_in_the_export(runs, tmp_path):
-    from zoo.predict import open_export
+    from zoo.exports.predict import open_export
 
     _, out = runs
     export = open_export("iris_standardized", out)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from zoo.cli import main
 from zoo.idx import read_idx_folder
-from zoo.predict import PredictError, open_export, predict_files
+from zoo.exports.predict import PredictError, open_export, predict_files
 
 
 def predict(capsys, *argv):

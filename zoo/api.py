@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import keras
 
     from zoo.cards import ModelCard
-    from zoo.predict import OnnxExport
+    from zoo.exports.predict import OnnxExport
     from zoo.registry import PluginInfo
     from zoo.run import Run
 
@@ -92,7 +92,7 @@ def _reference_model(name: str) -> keras.Model:
     import keras
 
     from zoo.files import sha256_file
-    from zoo.manifest import MODEL_FILE, recorded_sha256
+    from zoo.exports.manifest import MODEL_FILE, recorded_sha256
 
     reference = locations.reference_dir()
     path = reference / name / MODEL_FILE if reference else None
@@ -111,7 +111,7 @@ def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:
     From the reference set shipped with zoo, unless ``out`` names a folder of runs (an entry the
     reference set lacks, a plugin's, comes from the user's runs).
     """
-    from zoo.predict import open_export
+    from zoo.exports.predict import open_export
 
     return open_export(name, out)
 
@@ -141,8 +141,8 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
                          int8=int8)
     distribution = None
     if distribute != "none" or cpu_devices is not None:
-        from zoo.distribute import setup_distribution
-        from zoo.distribution import DistributeSettings
+        from zoo.distributed.engines import setup_distribution
+        from zoo.distributed.distribution import DistributeSettings
 
         distribution = setup_distribution(DistributeSettings(distribute, scale_batch=scale_batch,
                                                              logical_cpus=cpu_devices), device=device)

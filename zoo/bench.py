@@ -212,7 +212,7 @@ def _onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: ke
     """A workload running ``case.batch_size`` samples through onnxruntime on ``case.device``."""
     import onnxruntime as ort
 
-    from zoo.onnx_runtime import open_session
+    from zoo.exports.runtime import open_session
 
     provider = PROVIDERS[case.device]
     if provider not in ort.get_available_providers():
@@ -237,17 +237,17 @@ def onnx_bytes(spec: ModelSpec, dataset: DatasetSpec, model: keras.Model, input_
     """The ONNX model to time and where it came from: converted now under the TensorFlow backend (once per
     entry per process: throughput does not depend on the weights), else the export ``zoo predict`` would
     use, else Skip."""
-    from zoo.manifest import ONNX_FILE
-    from zoo.predict import export_folder
+    from zoo.exports.manifest import ONNX_FILE
+    from zoo.exports.predict import export_folder
 
     if keras.backend.backend() == "tensorflow":
-        from zoo.convert import convert_to_onnx
-        from zoo.export import tensor_names
+        from zoo.exports.convert import convert_to_onnx
+        from zoo.exports.export import tensor_names
 
         if spec.name not in _CONVERTED:
             names = tensor_names(spec, dataset, input_shape)
             _CONVERTED[spec.name] = convert_to_onnx(model, *names, input_shape).SerializeToString()
-        return _CONVERTED[spec.name], "converted by zoo.convert"
+        return _CONVERTED[spec.name], "converted by zoo.exports.convert"
     path = export_folder(spec.name, exports) / spec.name / ONNX_FILE
     if path.is_file():
         return path.read_bytes(), str(path)

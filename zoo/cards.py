@@ -82,7 +82,7 @@ class ModelCard:
         return _jsonable({**asdict(self), "onnx_file": self.onnx_file})
 
     def _repr_html_(self) -> str:
-        from zoo.notebook import card_html
+        from zoo.web.notebook import card_html
 
         return card_html(self)
 

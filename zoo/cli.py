@@ -390,7 +390,7 @@ def cmd_datasets(args) -> int:
 
 def cmd_run(args) -> int:
     from zoo import locations
-    from zoo.leaderboard import write_leaderboard
+    from zoo.web.leaderboard import write_leaderboard
     from zoo.report import format_metric
     from zoo.run import RunOptions, run_model
     from zoo.table import format_table
@@ -457,15 +457,15 @@ def cmd_run(args) -> int:
 def _distribution(args, names: list[str]):
     """The Distribution ``zoo run``'s flags ask for (None for a plain run); for a multi-worker run started from a
     terminal, this process supervises the worker instead and the worker's exit code comes back (an int)."""
-    from zoo.distribution import DistributeSettings, logical_cpus_from_env, read_cluster
+    from zoo.distributed.distribution import DistributeSettings, logical_cpus_from_env, read_cluster
 
     settings = DistributeSettings(args.distribute, scale_batch=args.scale_batch, logical_cpus=args.cpu_devices,
                                   join_timeout_s=args.join_timeout, heartbeat_timeout_s=args.heartbeat_timeout)
     if settings.strategy == "none" and settings.logical_cpus is None and logical_cpus_from_env() is None:
         return None
-    from zoo.distribute import setup_distribution
+    from zoo.distributed.engines import setup_distribution
     from zoo.environment import backend
-    from zoo.supervise import is_child, supervise
+    from zoo.distributed.supervise import is_child, supervise
 
     cluster = read_cluster(backend()) if settings.strategy != "none" else None
     if cluster is not None and cluster.multi_worker:
@@ -479,7 +479,7 @@ def _distribution(args, names: list[str]):
 def _leave_cluster_now(args) -> None:
     """A worker of a multi-worker run that failed exits at once: the engines' exit handlers would wait on lost
     peers and log after zoo's line."""
-    from zoo.supervise import is_child
+    from zoo.distributed.supervise import is_child
 
     if getattr(args, "distribute", "none") != "none" and is_child():
         sys.stderr.flush()
@@ -510,7 +510,7 @@ def cmd_export(args) -> int:
 
 def cmd_predict(args) -> int:
     from zoo.api import load_onnx
-    from zoo.predict import predict_files
+    from zoo.exports.predict import predict_files
 
     export = load_onnx(args.name, out=args.out)
     predictions = predict_files(export, args.files, top=args.top)
@@ -524,14 +524,14 @@ def cmd_predict(args) -> int:
 
 def cmd_serve(args) -> int:
     from zoo import locations
-    from zoo.serve import serve
+    from zoo.web.serve import serve
 
     return serve(args.out or locations.runs_dir(), args.host, args.port, args.data_dir)
 
 
 def cmd_report(args) -> int:
     from zoo import locations
-    from zoo.leaderboard import write_leaderboard
+    from zoo.web.leaderboard import write_leaderboard
 
     out = args.out or locations.runs_dir()
     if not args.names:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from zoo import files
-from zoo.manifest import update_manifest
+from zoo.exports.manifest import update_manifest
 
 SOURCE_FOLDER = Path(__file__).resolve().parent.parent / "reference"
 KEPT = ("model.onnx", "model.keras", "report.json", "report.md", "report.html", "plots", "test_data_set_0")
@@ -27,7 +27,7 @@ def build_reference(dest: Path, data_dir: str | None, seed: int = 0) -> list[str
     """Train every built-in entry into a staging folder, then make it ``dest``; returns the entries."""
     import keras
 
-    from zoo.leaderboard import write_leaderboard
+    from zoo.web.leaderboard import write_leaderboard
     from zoo.plugins import load_registry
     from zoo.report import read_report
     from zoo.run import RunOptions, run_model

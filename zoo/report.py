@@ -75,7 +75,7 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
 
     The HTML copy is written here so that every path that rewrites the report keeps it in step.
     """
-    from zoo.webpage import write_report_html
+    from zoo.web.webpage import write_report_html
 
     json_path, md_path = folder / "report.json", folder / "report.md"
     files.write_json(json_path, report)
@@ -225,7 +225,7 @@ def _onnx(facts: dict[str, Any] | None, name: str) -> list[str]:
              f"| test vectors | `{facts['test_data_set']['folder']}/`: {len(facts['test_data_set']['test_indices'])} "
              f"test samples and Keras' outputs |"]
     if "mobile" in facts or "int8" in facts:
-        from zoo.device_summary import report_lines
+        from zoo.exports.device_summary import report_lines
 
         lines += ["", *report_lines(facts)]
     if "device_copies" in facts:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from zoo import environment, files, locations
 from zoo.build import check_data
 from zoo.datasets import load_dataset
-from zoo.distribute_train import train_distributed, worker_backup_folder
+from zoo.distributed.train import train_distributed, worker_backup_folder
 from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning
 from zoo.evaluate import Evaluation, evaluate, predict
-from zoo.export import ExportRequest, export_onnx
-from zoo.manifest import update_manifest
+from zoo.exports.export import ExportRequest, export_onnx
+from zoo.exports.manifest import update_manifest
 from zoo.plots import write_plots
 from zoo.plugins import load_registry
 from zoo.prepare import Prepared, prepare
@@ -31,7 +31,7 @@ from zoo.training import TrainResult, TrainSettings, train
 if TYPE_CHECKING:
     import keras
 
-    from zoo.distribution import Distribution
+    from zoo.distributed.distribution import Distribution
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class RunOptions:
     out: Path | None = None  # None: the user's runs folder, zoo.locations.runs_dir()
     verbose: str | int = "auto"
     resume: bool = False  # continue an interrupted run of the entry from its last finished epoch
-    mobile: bool = False  # also a batch-1 copy of the export and its ORT-format file (zoo.device_copies)
+    mobile: bool = False  # also a batch-1 copy of the export and its ORT-format file (zoo.exports.device_copies)
     int8: bool = False  # also an int8 copy, validated on the whole test split
 
     @property
@@ -81,7 +81,7 @@ class Run:
         return (self.report.get("onnx") or {}).get("failed")
 
     def _repr_html_(self) -> str:
-        from zoo.notebook import report_html
+        from zoo.web.notebook import report_html
 
         return report_html(self.report, self.folder)
 
@@ -93,7 +93,7 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
 
     Training is never lost to a later step: when the export fails, the model and report are still
     saved (the report says why under ``"onnx": {"failed": ...}``) and ``zoo export NAME`` can retry.
-    Under a ``distribution`` (``zoo.distribute.setup_distribution``) every worker trains and only the
+    Under a ``distribution`` (``zoo.distributed.engines.setup_distribution``) every worker trains and only the
     chief evaluates and writes; the others return None, having written nothing into ``out``.
     """
     registry = registry or load_registry()
@@ -142,7 +142,7 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
 def distribution_record(distribution: Distribution | None, batch_size: int, trained: TrainResult) -> dict[str, Any]:
     """What report.json records under ``"distribution"``: the strategy, backend, replicas, workers and batch sizes."""
     if distribution is None:
-        from zoo.distribution import single_process_record
+        from zoo.distributed.distribution import single_process_record
 
         return single_process_record(environment.backend(), batch_size)
     return {**distribution.record(batch_size), "dropped_train_samples": trained.dropped_train_samples}
@@ -205,7 +205,7 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
     ``keep_going`` a failed export is recorded as ``{"failed": reason}`` (failed copies as
     ``"device_copies": {"failed": reason}`` beside a valid float export); without, it raises.
     """
-    from zoo.convert import unavailable_reason
+    from zoo.exports.convert import unavailable_reason
 
     reason = unavailable_reason(result.spec.name)
     if reason:
@@ -217,7 +217,7 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
     except ExportError as exc:
         if not keep_going:
             raise
-        from zoo.convert import UnconvertibleModelError
+        from zoo.exports.convert import UnconvertibleModelError
 
         result.report["onnx"] = {"failed": str(exc), "retry_can_help": not isinstance(exc, UnconvertibleModelError)}
         return {}
@@ -229,7 +229,7 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
 
 def add_device_copies(result: Run, folder: Path, request: ExportRequest, facts: dict[str, Any], *, mobile: bool,
                       int8: bool, keep_going: bool) -> list[str]:
-    """The batch-1/ORT and int8 copies of the export in ``folder`` (``zoo.device_copies``); their file names.
+    """The batch-1/ORT and int8 copies of the export in ``folder`` (``zoo.exports.device_copies``); their file names.
 
     Their facts go into ``facts`` (the report's "onnx"), their files into its ``extra_files`` for the manifest.
     """
@@ -237,8 +237,8 @@ def add_device_copies(result: Run, folder: Path, request: ExportRequest, facts: 
         return []
     import onnx
 
-    from zoo.device_copies import export_device_copies
-    from zoo.quantize import calibration_sample
+    from zoo.exports.device_copies import export_device_copies
+    from zoo.exports.quantize import calibration_sample
 
     try:
         copies = export_device_copies(onnx.load(folder / facts["file"]), folder, request.x_test, request.truth,
@@ -341,7 +341,7 @@ def export_saved_run(name: str, out: str | Path | None = None, data_dir: str | P
     """
     import keras
 
-    from zoo.convert import unavailable_reason
+    from zoo.exports.convert import unavailable_reason
 
     if unavailable_reason(name):
         raise ExportError(f"cannot export under the {keras.backend.backend()} backend: tf2onnx needs "

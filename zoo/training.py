@@ -179,7 +179,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
     """Build, compile and fit ``spec``'s model on ``data``; stop with TrainingError if the loss turns NaN.
 
     Before training, ``zoo.build.check_fits`` makes sure the model fits the data as declared
-    (``plugin`` is named in its message). ``zoo.distribute_train.train_distributed`` is the same
+    (``plugin`` is named in its message). ``zoo.distributed.train.train_distributed`` is the same
     under a data-parallel engine.
 
     With ``backup_dir``, training state is saved there after every epoch (Keras' BackupAndRestore)

@@ -7,7 +7,7 @@
   describe them (the variables ``keras.distribution.initialize`` reads).
 
 This module holds the records, reads the environment and does the batch arithmetic without importing
-either library (so a light command or a supervising process can use it); ``zoo.distribute`` starts
+either library (so a light command or a supervising process can use it); ``zoo.distributed.engines`` starts
 the engines.
 """
 

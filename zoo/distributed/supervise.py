@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
-from zoo.distribution import Cluster
+from zoo.distributed.distribution import Cluster
 
 CHILD_ENV = "ZOO_DISTRIBUTED_CHILD"  # set in the child, so it trains instead of supervising again
 

@@ -1,6 +1,6 @@
 """What ``zoo serve`` serves and where each file comes from: the page, onnxruntime-web, every entry's export.
 
-- The page (HTML, CSS, JavaScript modules) is package data in ``zoo/playground/``.
+- The page (HTML, CSS, JavaScript modules) is package data in ``zoo/web/playground/``.
 - onnxruntime-web comes from the npm registry: ``npm ci --prefix web`` installs the version
   pinned in ``web/package-lock.json`` into ``web/node_modules/``; ``$ZOO_ORT_DIR`` points at
   another folder holding the same files. Only the two files of its WebAssembly build that
@@ -24,7 +24,7 @@ from zoo.errors import ZooError
 
 PACKAGE = Path(__file__).resolve().parent
 PAGE_DIR = PACKAGE / "playground"
-REPO = PACKAGE.parent
+REPO = PACKAGE.parent.parent  # zoo/web -> the source tree (web/node_modules in a checkout)
 ORT_ENV = "ZOO_ORT_DIR"
 ORT_DIST = Path("node_modules") / "onnxruntime-web" / "dist"
 # onnxruntime-web's WebAssembly-only ES module (its Emscripten glue bundled in) and the one

@@ -1,9 +1,9 @@
-"""``python -m zoo.device_bench``: float against int8 (static and dynamic), and the mobile copies, of exports.
+"""``python -m zoo.exports.device_bench``: float against int8 (static and dynamic), and the mobile copies, of exports.
 
 For each export under ``--exports`` (default: the reference set, ``reference/``), on its dataset's full test split:
 
 - int8, static and dynamic (and static without ``reduce_range``): the metric, top-1 agreement with
-  float, whether it passes the export rule (``zoo.quantize.METRIC_BOUND`` and the test vectors), file
+  float, whether it passes the export rule (``zoo.exports.quantize.METRIC_BOUND`` and the test vectors), file
   sizes, and onnxruntime CPU samples/s of float and int8 at batch 1 and 256, timed round for round
   (medians over ``--rounds``);
 - mobile: the usability checker's verdicts with the dynamic batch and with it fixed to 1, the sizes
@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from zoo import environment, files
-from zoo.device_copies import validate_batch1
-from zoo.device_summary import B1_ONNX, B1_ORT
+from zoo.exports.device_copies import validate_batch1
+from zoo.exports.device_summary import B1_ONNX, B1_ORT
 from zoo.errors import ZooError
-from zoo.export import TEST_DATA_SET, read_tensor
-from zoo.manifest import ONNX_FILE
-from zoo.onnx_runtime import open_session, run_onnx
-from zoo.mobile import MOBILE_EPS, fixed_batch, mobile_usability, ort_format_bytes
-from zoo.quantize import (CALIBRATION_SAMPLES, METRIC_BOUND, SPEED_MARGIN, SPEED_THREADS, calibration_sample,
+from zoo.exports.export import TEST_DATA_SET, read_tensor
+from zoo.exports.manifest import ONNX_FILE
+from zoo.exports.runtime import open_session, run_onnx
+from zoo.exports.mobile import MOBILE_EPS, fixed_batch, mobile_usability, ort_format_bytes
+from zoo.exports.quantize import (CALIBRATION_SAMPLES, METRIC_BOUND, SPEED_MARGIN, SPEED_THREADS, calibration_sample,
                           check_int8, choose_mode, quantize_int8, score, size_and_speed)
 
 # (label, mode, reduce_range): what export writes (static with 7-bit weights, or dynamic), and static
@@ -173,7 +173,7 @@ def _si(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure the exports named (default: all under ``--exports``) and write the report."""
-    parser = argparse.ArgumentParser(prog="python -m zoo.device_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m zoo.exports.device_bench", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="entries to measure (default: every export in --exports)")
     parser.add_argument("--exports", type=Path, default=Path("reference"))
     parser.add_argument("--data-dir", default=None, help="full datasets (default: ZOO_DATA_DIR)")
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {name}...", file=sys.stderr, flush=True)
         results.append(measure_entry(name, args.exports, args.data_dir, seconds=args.seconds, rounds=args.rounds,
                                      threads=args.threads))
-    header = {"command": "python -m zoo.device_bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
+    header = {"command": "python -m zoo.exports.device_bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{environment.cpu_name()}, no GPU",
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "onnxruntime": environment.versions().get("onnxruntime", "?"), "rounds": str(args.rounds),

@@ -3,16 +3,16 @@
 ``export_onnx`` takes a trained Keras model and what it was trained on (an ``ExportRequest``)
 and writes, into a (staging) folder:
 
-- ``model.onnx``: the model converted by ``zoo.convert``, opset ``OPSET``, a dynamic batch
+- ``model.onnx``: the model converted by ``zoo.exports.convert``, opset ``OPSET``, a dynamic batch
   dimension, its input and output named for what they are, and ``metadata_props``
-  (``zoo.onnx_metadata``) saying how to feed it and read it;
+  (``zoo.exports.metadata``) saying how to feed it and read it;
 - ``test_data_set_0/input_0.pb`` and ``output_0.pb``: TensorProtos of real test samples and the
   *Keras* model's outputs on them, in the ONNX Model Zoo's layout, so drift in a converter or
   runtime shows when an app replays them.
 
 Nothing is written unless the export passes ``validate_onnx``: ``onnx.checker`` and onnxruntime
-against Keras on every test sample (``zoo.compare``). It returns the export's facts for the run's
-report; recording them (report, ``zoo.manifest``) is the caller's business.
+against Keras on every test sample (``zoo.exports.compare``). It returns the export's facts for the run's
+report; recording them (report, ``zoo.exports.manifest``) is the caller's business.
 
 Opset 15: tf2onnx 1.17's default, so its best-tested conversion path; onnxruntime has run it
 since 1.10 (2021), mobile and web builds included; and every operator these networks need
@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import environment, files
-from zoo.compare import Comparison, compare_outputs
-from zoo.convert import OPSET, convert_to_onnx
+from zoo.exports.compare import Comparison, compare_outputs
+from zoo.exports.convert import OPSET, convert_to_onnx
 from zoo.errors import ExportError
-from zoo.manifest import ONNX_FILE, file_facts
-from zoo.onnx_metadata import SCHEMA, OnnxMetadata
-from zoo.onnx_runtime import open_session, run_onnx
+from zoo.exports.manifest import ONNX_FILE, file_facts
+from zoo.exports.metadata import SCHEMA, OnnxMetadata
+from zoo.exports.runtime import open_session, run_onnx
 from zoo.specs import DatasetSpec, ModelSpec
 
 if TYPE_CHECKING:

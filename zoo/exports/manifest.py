@@ -71,7 +71,7 @@ def _device_copies(facts: dict[str, Any]) -> dict[str, Any]:
     """What the manifest records of the batch-1 and int8 copies, when the export has them."""
     if "mobile" not in facts and "int8" not in facts:
         return {}
-    from zoo.device_summary import manifest_summary
+    from zoo.exports.device_summary import manifest_summary
 
     return manifest_summary(facts)
 

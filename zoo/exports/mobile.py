@@ -154,7 +154,7 @@ def _rate(ep: str, check, model: onnx.ModelProto, has_dynamic_inputs: bool) -> E
 @contextlib.contextmanager
 def _quiet_logger() -> Iterator[logging.Logger]:
     # check_shapes warns through the logger it is given; zoo reports the outcome, not the chatter.
-    logger = logging.getLogger("zoo.mobile.usability_checker")
+    logger = logging.getLogger("zoo.exports.mobile.usability_checker")
     logger.propagate = False
     logger.setLevel(logging.ERROR)
     yield logger

@@ -2,7 +2,7 @@
 
 ``setup_distribution`` must run before anything else in the process uses TensorFlow or JAX: logical
 CPU devices, the cluster and the engines' timeouts can only be set before the runtime starts.
-It returns a ``zoo.distribution.Distribution``. Timeouts are set so that a worker that
+It returns a ``zoo.distributed.distribution.Distribution``. Timeouts are set so that a worker that
 never joins, dies or stops answering ends the others within a bounded time (see ``engine_failure``
 for how their errors become one line). Where Keras' own entry point cannot pass a timeout, zoo calls
 the engine underneath with the same arguments.
@@ -14,8 +14,8 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping
 
-from zoo.cpu_devices import split_cpu
-from zoo.distribution import (Cluster, DistributeSettings, Distribution, DistributionError, logical_cpus_from_env,
+from zoo.distributed.cpu_devices import split_cpu
+from zoo.distributed.distribution import (Cluster, DistributeSettings, Distribution, DistributionError, logical_cpus_from_env,
                               read_cluster)
 
 
@@ -139,7 +139,7 @@ def start_jax(settings: DistributeSettings, cluster: Cluster, device: str, logic
     except RuntimeError as exc:  # e.g. "Unknown backend gpu"
         raise DistributionError(f"--device {device}: JAX has no such devices ({_first_line(exc)}); "
                                 "use --device cpu or auto") from exc
-    # zoo hands each process its own rows (zoo.distribute_train): Keras' auto-sharding takes only tf.data.
+    # zoo hands each process its own rows (zoo.distributed.train): Keras' auto-sharding takes only tf.data.
     distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     local = tuple(f"{d.platform}:{d.id}" for d in jax.local_devices(backend=kind))
     return Distribution("data-parallel", "jax", "DataParallel", len(devices), cluster, local, logical,

@@ -26,8 +26,8 @@ import numpy as np
 from zoo import interrupts
 from zoo.build import check_fits, compile_model
 from zoo.devices import Device
-from zoo.distribute import engine_errors, gather_ints
-from zoo.distribution import Distribution, DistributionError
+from zoo.distributed.engines import engine_errors, gather_ints
+from zoo.distributed.distribution import Distribution, DistributionError
 from zoo.environment import cpu_name
 from zoo.prepare import Prepared
 from zoo.specs import ModelSpec

@@ -20,9 +20,9 @@ import numpy as np
 
 from zoo import files, locations
 from zoo.errors import ZooError
-from zoo.manifest import MANIFEST, ONNX_FILE, recorded_sha256
-from zoo.onnx_metadata import OnnxMetadata
-from zoo.onnx_runtime import open_session, run_onnx
+from zoo.exports.manifest import MANIFEST, ONNX_FILE, recorded_sha256
+from zoo.exports.metadata import OnnxMetadata
+from zoo.exports.runtime import open_session, run_onnx
 from zoo.probabilities import probabilities
 
 SUFFIXES = (".png", ".npy", ".csv")
@@ -66,7 +66,7 @@ class OnnxExport:
         return describe_predictions(self, labels, batch, top)
 
     def _repr_html_(self) -> str:
-        from zoo.notebook import export_html
+        from zoo.web.notebook import export_html
 
         return export_html(self)
 

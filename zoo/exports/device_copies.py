@@ -3,13 +3,13 @@
 ``export_device_copies`` runs after the float export passed its validation, in the same (staging)
 folder, and writes:
 
-- ``model.b1.onnx``: the float model with its batch fixed to 1 (``zoo.mobile.fixed_batch``), and
+- ``model.b1.onnx``: the float model with its batch fixed to 1 (``zoo.exports.mobile.fixed_batch``), and
   ``model.b1.ort``, the same converted to ORT format, the format of onnxruntime's reduced-size
   mobile and web builds. Each is validated as ``model.onnx`` was: onnxruntime, one sample per run,
-  against the Keras outputs on every test sample and on ``test_data_set_0``, with zoo.export's rule
+  against the Keras outputs on every test sample and on ``test_data_set_0``, with zoo.exports.export's rule
   (|difference| <= 1e-4 × max(1, the sample's largest |output|), and the same class). The mobile
   checker's verdicts for the fixed copy and for the dynamic original are recorded.
-- ``model.int8.onnx``: quantized by onnxruntime (``zoo.quantize``), held to a looser, stated
+- ``model.int8.onnx``: quantized by onnxruntime (``zoo.exports.quantize``), held to a looser, stated
   rule: its accuracy (R² for regression) on the full test split within 0.3 points (0.003) of float,
   and the same class as ``output_0.pb`` on every test vector; top-1 agreement with float, sizes, and
   samples/s of both at batch 1 and 256 are recorded. An int8 file no smaller than the float one is
@@ -30,13 +30,13 @@ import numpy as np
 
 from zoo import files
 from zoo.errors import ExportError
-from zoo.compare import compare_outputs
-from zoo.device_summary import B1_ONNX, B1_ORT, INT8_ONNX
-from zoo.export import TEST_DATA_SET, read_tensor
-from zoo.manifest import file_facts
-from zoo.onnx_runtime import open_session, run_onnx
-from zoo.mobile import ORT_OPTIMIZATION_STYLE, fixed_batch, mobile_usability, ort_format_bytes
-from zoo.quantize import Mode, check_int8, choose_mode, quantize_int8, size_and_speed
+from zoo.exports.compare import compare_outputs
+from zoo.exports.device_summary import B1_ONNX, B1_ORT, INT8_ONNX
+from zoo.exports.export import TEST_DATA_SET, read_tensor
+from zoo.exports.manifest import file_facts
+from zoo.exports.runtime import open_session, run_onnx
+from zoo.exports.mobile import ORT_OPTIMIZATION_STYLE, fixed_batch, mobile_usability, ort_format_bytes
+from zoo.exports.quantize import Mode, check_int8, choose_mode, quantize_int8, size_and_speed
 
 if TYPE_CHECKING:
     import onnx
@@ -51,10 +51,10 @@ def export_device_copies(float_model: onnx.ModelProto, folder: str | Path, x_tes
 
     ``x_test`` is the preprocessed test split, ``truth`` its classes (or target values),
     ``expected_outputs`` the Keras model's outputs on it, ``calibration`` training inputs for
-    static int8 (``zoo.quantize.calibration_sample``). ``folder`` must already hold the float
-    export's ``test_data_set_0``. ``int8_mode`` overrides ``zoo.quantize.choose_mode``.
+    static int8 (``zoo.exports.quantize.calibration_sample``). ``folder`` must already hold the float
+    export's ``test_data_set_0``. ``int8_mode`` overrides ``zoo.exports.quantize.choose_mode``.
     Returns ``{"mobile": {...}, "int8": {...}, "files": [names written]}``, "mobile" and "int8" only
-    when asked for; ``zoo.device_summary`` condenses them for the manifest and report.md.
+    when asked for; ``zoo.exports.device_summary`` condenses them for the manifest and report.md.
     """
     folder = Path(folder)
     x_test = np.asarray(x_test, np.float32)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo import files, webpage
+from zoo import files
+from zoo.web import webpage
 from zoo.report import format_metric, read_report
 
 INDEX = "index.html"

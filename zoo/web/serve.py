@@ -1,7 +1,7 @@
 """``zoo serve``: the playground page, onnxruntime-web and every entry's export on a local HTTP server.
 
 Standard library only (``http.server``), bound to 127.0.0.1 unless ``--host`` says otherwise.
-Every URL maps to an allow-listed file (``zoo.playground_files``); nothing else on disk is
+Every URL maps to an allow-listed file (``zoo.web.site_files``); nothing else on disk is
 reachable. Ctrl-C stops it: the CLI turns SIGINT into KeyboardInterrupt, which ends
 ``serve_forever`` here, and ``serve`` returns 130 (143 for SIGTERM) with one line said.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from zoo import playground_files as site_files
-from zoo.playground_files import ServeError
+from zoo.web import site_files
+from zoo.web.site_files import ServeError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -80,7 +80,7 @@ class Site:
         return _file(None)
 
     def _points(self, folder: Path) -> Reply:
-        from zoo.curve_points import curve_points
+        from zoo.web.curve_points import curve_points
         from zoo.errors import ZooError
 
         try:

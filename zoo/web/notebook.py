@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.report import format_metric, render_markdown
-from zoo.webpage import markdown_to_html
+from zoo.web.webpage import markdown_to_html
 
 if TYPE_CHECKING:
     from zoo.cards import ModelCard
-    from zoo.predict import OnnxExport
+    from zoo.exports.predict import OnnxExport
 
 STYLE = """<style>
 .zoo-block { font: 13px/1.45 system-ui, sans-serif; }

@@ -1,6 +1,6 @@
 """The device-sized copies' facts, condensed for ``manifest.json`` and ``report.md``.
 
-Reads the dicts ``zoo.device_copies.export_device_copies`` returns; needs nothing but the standard library,
+Reads the dicts ``zoo.exports.device_copies.export_device_copies`` returns; needs nothing but the standard library,
 so the manifest and the report can describe the copies without importing onnx or onnxruntime.
 """
 
