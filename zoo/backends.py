@@ -25,6 +25,20 @@ START, END = "<!-- zoo.backends:start -->", "<!-- zoo.backends:end -->"
 
 
 @dataclass(frozen=True)
+class Speedup:
+    """zoo's training path against a plain Keras script on one entry, backend and device (the overhead case)."""
+
+    model: str
+    backend: str
+    device: str
+    device_name: str
+    steady: float  # zoo/plain samples/s in each fit call's steady state
+    whole: float  # the same over whole fit calls, start-up included
+    steps_per_execution: int
+    created: str
+
+
+@dataclass(frozen=True)
 class Rate:
     """One measured rate: an entry's samples/s under one backend, on one device, from one benchmark file."""
 
@@ -46,24 +60,69 @@ def default_folder() -> Path:
     return checkout if checkout.is_dir() else Path("benchmarks/results")
 
 
-def read_rates(folder: Path | None = None) -> list[Rate]:
-    """Every training and Keras-inference rate in the pytest-benchmark JSON under ``folder``, the newest
-    file's where several measured the same thing; unreadable files and entries are skipped."""
-    newest: dict[tuple, Rate] = {}
+def _benchmark_files(folder: Path | None) -> Iterable[tuple[str, str, list]]:
+    """(date, path, benchmarks) of every readable pytest-benchmark JSON under ``folder``."""
     folder = Path(folder) if folder is not None else default_folder()
     for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-            continue
-        created = str(data.get("datetime") or "")
-        for rate in _rates(data["benchmarks"], created, str(path)):
+        if isinstance(data, dict) and isinstance(data.get("benchmarks"), list):
+            yield str(data.get("datetime") or ""), str(path), data["benchmarks"]
+
+
+def read_rates(folder: Path | None = None) -> list[Rate]:
+    """Every training and Keras-inference rate in the pytest-benchmark JSON under ``folder``, the newest
+    file's where several measured the same thing; unreadable files and entries are skipped."""
+    newest: dict[tuple, Rate] = {}
+    for created, path, benchmarks in _benchmark_files(folder):
+        for rate in _rates(benchmarks, created, path):
             key = (rate.model, rate.mode, rate.batch, rate.backend, rate.device, rate.device_name)
             if key not in newest or newest[key].created <= rate.created:
                 newest[key] = rate
     return list(newest.values())
+
+
+def read_speedups(folder: Path | None = None) -> list[Speedup]:
+    """zoo's speedup over the plain script per entry, backend and device, from the newest file that has it
+    (files from before zoo measured speedups have none)."""
+    newest: dict[tuple, Speedup] = {}
+    for created, _, benchmarks in _benchmark_files(folder):
+        for bench in benchmarks:
+            extra = bench.get("extra_info") if isinstance(bench, dict) else None
+            if not isinstance(extra, dict) or extra.get("mode") != "overhead" or "steady_speedup" not in extra:
+                continue
+            found = Speedup(str(extra.get("model")), str(extra.get("backend")), str(extra.get("device", "cpu")),
+                            str(extra.get("device_name", "")), float(extra["steady_speedup"]),
+                            float(extra.get("speedup", math.nan)), int(extra.get("steps_per_execution", 1)), created)
+            key = (found.model, found.backend, found.device, found.device_name)
+            if key not in newest or newest[key].created <= created:
+                newest[key] = found
+    return list(newest.values())
+
+
+def speedup_markdown(speedups: list[Speedup]) -> str:
+    """One table per device (and machine): per entry and backend, zoo/plain on the steady state and on
+    whole fit calls, with the steps per call zoo chose."""
+    blocks = []
+    groups: dict[tuple[str, str], list[Speedup]] = {}
+    for s in speedups:
+        groups.setdefault((s.device, s.device_name), []).append(s)
+    for (device, name), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "cpu", kv[0])):
+        seen = {s.backend for s in group}
+        backends = [b for b in BACKENDS if b in seen] + sorted(seen - set(BACKENDS))
+        by = {(s.model, s.backend): s for s in group}
+        headers = ["entry"] + [f"{LABELS.get(b, b)} zoo/plain (steady; whole calls; steps per call)" for b in backends]
+        lines = [f"**{device.upper()}: {name}**, zoo's training path over a plain Keras script "
+                 f"(benchmark runs of {', '.join(sorted({s.created[:10] for s in group}))})", "",
+                 "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        for model in sorted({s.model for s in group}):
+            cells = [f"{s.steady:.2f}×; {s.whole:.2f}×; {s.steps_per_execution}" if (s := by.get((model, b)))
+                     else "—" for b in backends]
+            lines.append("| " + " | ".join([model, *cells]) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _rates(benchmarks: list, created: str, source: str) -> Iterable[Rate]:
@@ -210,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="rewrite the table between the markers in this file")
     args = parser.parse_args(argv)
     table = markdown(compare(read_rates(args.results)))
+    speedups = speedup_markdown(read_speedups(args.results))
+    table = f"{table}\n\n{speedups}" if speedups else table
     if args.write is None:
         print(table)
         return 0
