@@ -57,12 +57,12 @@ def test_summary_table():
          "param_count": 10, "gmacs": 3e-6},
         {"model": "m", "mode": "infer_onnx", "device": "cpu", "batch_size": 256, "samples_per_sec": 3000.0,
          "param_count": 10, "gmacs": 3e-6},
-        {"model": "m", "mode": "overhead", "device": "cpu", "batch_size": 32, "overhead_ratio": 1.04,
+        {"model": "m", "mode": "overhead", "device": "cpu", "batch_size": 32, "speedup": 1.5, "steady_speedup": 2.5,
          "param_count": 10, "gmacs": 3e-6},
     ]
     headers, rows = bench.summary(results)
     row = dict(zip(headers, rows[0]))
-    assert row["gpu/cpu"] == "4.50×" and row["onnx/keras b256"] == "3.00×" and row["zoo/plain"] == "1.04×"
+    assert row["gpu/cpu"] == "4.50×" and row["onnx/keras b256"] == "3.00×" and row["zoo/plain"] == "2.50×" and row["zoo/plain call"] == "1.50×"
     assert row["MACs"] == "3k" and row["% peak cpu"] == "1.2%" and row["onnx b1/s"] == "—"
 
 
@@ -73,7 +73,8 @@ def test_gpu_cases_skip_with_the_reason():
         bench.bench_device("gpu")
 
 
-def test_zoo_bench_prints_the_table(tmp_path, capsys):
+def test_zoo_bench_prints_the_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "LIGHT_TRAIN_STEPS", bench.WARM_STEPS + 2)  # a smoke test: short rounds
     out = tmp_path / "bench.json"
     code = main(["bench", "fn_abs", "--device", "all", "--seconds", "0.05", "--json", str(out)])
     stdout, stderr = capsys.readouterr()

@@ -108,3 +108,89 @@ def test_each_epoch_reads_the_next_part_of_the_shuffled_stream(monkeypatch, stre
     offsets = [0] if stream_bytes is None else [0, 1]
     assert any(np.allclose(result.history["loss"], expected[k:k + epochs], rtol=1e-5) for k in offsets), (
         result.history["loss"], expected)
+
+
+def dropout_spec(steps_per_epoch: int | None, batch: int, epochs: int):
+    """A small classifier with dropout (so the random stream matters too) on the tiny dataset."""
+    import keras
+
+    import zoo
+
+    def build():
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dropout(0.3), keras.layers.Dense(2, activation="softmax")])
+
+    return zoo.ModelSpec(name="dropper", dataset="tiny", build=build, description="dense, dropout",
+                         tutorial=zoo.Tutorial("t", "s"), reference=zoo.Reference("accuracy", None),
+                         compile=zoo.CompileSettings(), fit=zoo.FitSettings(epochs, batch, steps_per_epoch))
+
+
+def train_weights(spec, steps_per_execution):
+    """The weights, history and optimizer step count after training ``spec`` with seed 5."""
+    import dataclasses
+
+    dataset = tiny_dataset()
+    data = prepare(spec, dataset, load_dataset(dataset))
+    settings = dataclasses.replace(TrainSettings.of(spec, seed=5), steps_per_execution=steps_per_execution)
+    result = train(spec, data, settings, device="cpu", verbose=0)
+    return ([w.copy() for w in result.model.get_weights()], result.history,
+            int(result.model.optimizer.iterations.numpy()), result.steps_per_execution)
+
+
+# 30 training rows in batches of 8: three full batches and a partial one per epoch (arrays), and a
+# fixed 6 steps per epoch over the shuffled, repeated stream (as iris_mlp trains).
+@pytest.mark.parametrize("steps_per_epoch", [None, 6], ids=["arrays", "stream"])
+def test_several_steps_per_call_train_the_same_math(steps_per_epoch):
+    spec = dropout_spec(steps_per_epoch, batch=8, epochs=3)
+    one, history_one, steps_one, k_one = train_weights(spec, 1)
+    many, history_many, steps_many, k_many = train_weights(spec, None)  # zoo's choice
+    import keras
+
+    if keras.backend.backend() != "torch":
+        assert k_one == 1 and k_many == (4 if steps_per_epoch is None else 6)  # a whole epoch per call
+    assert steps_one == steps_many == 3 * (steps_per_epoch or 4)  # the same optimizer steps, no more
+    for a, b in zip(one, many):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(history_one[key], history_many[key], rtol=1e-5, atol=1e-6)
+
+
+def test_steps_per_execution_divides_a_fixed_epoch():
+    from zoo.execution import MAX_STEPS, choose
+
+    light = dict(step_flops=1e4, backend_name="tensorflow")
+    assert choose(n_train=112, batch_size=32, steps_per_epoch=150, **light) == 50  # iris_mlp: 3 calls an epoch
+    assert choose(n_train=1000, batch_size=32, steps_per_epoch=None, **light) == 32  # fn_*: one call an epoch
+    assert choose(n_train=60000, batch_size=64, steps_per_epoch=None, **light) == MAX_STEPS
+    assert choose(n_train=112, batch_size=32, steps_per_epoch=150, requested=8, **light) == 6
+    assert choose(n_train=60000, batch_size=128, steps_per_epoch=None, step_flops=2.3e9,
+                  backend_name="tensorflow") == 1  # a heavy step (mnist_cnn) keeps one step per call
+    assert choose(n_train=112, batch_size=32, steps_per_epoch=150, step_flops=1e4, backend_name="torch") == 1
+
+
+def test_ctrl_c_stops_at_a_call_boundary_with_several_steps_per_call():
+    import signal
+
+    import keras
+
+    from zoo import interrupts
+    from zoo.build import compile_model
+    from zoo.training import fit_model
+
+    spec = dropout_spec(6, batch=8, epochs=4)
+    dataset = tiny_dataset()
+    data = prepare(spec, dataset, load_dataset(dataset))
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == 6:  # the second epoch's first call
+                interrupts.handle(signal.SIGINT, None)
+
+    model = compile_model(spec)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            result = fit_model(model, data, TrainSettings.of(spec, validate=False), verbose=0, callbacks=[CtrlC()])
+    calls = result.steps_per_execution
+    assert calls == (1 if keras.backend.backend() == "torch" else 6)
+    # Stopped after the call in flight (a whole epoch's 6 steps where one call runs them all), in epoch 2 of 4.
+    assert int(model.optimizer.iterations.numpy()) == 6 + calls and len(result.history["loss"]) == 2

@@ -29,12 +29,16 @@ from zoo.training import TrainSettings, fit_model
 
 DEVICES = ("cpu", "gpu")
 # "train": zoo's training path; "train_plain": a plain Keras script fitting the same model on the same
-# arrays, timed round for round against "train" by `overhead` to give zoo's cost as a ratio.
+# arrays, timed round for round against "train" by `overhead` to give zoo's speedup over it.
 TRAIN_MODES = ("train", "train_plain")
 INFER_MODES = ("infer_keras", "infer_onnx")
 CASE_MODES = ("train", "infer_keras", "infer_onnx")
 INFER_BATCHES = (1, 256)
 TRAIN_STEPS = 100  # optimizer steps in one timed training round
+# Entries whose steps are light (zoo.execution.HEAVY_STEP_FLOPS) train this many a round instead: a fit call's
+# fixed start-up (tens of milliseconds: Keras builds the input pipeline and callbacks) would otherwise weigh as
+# much as 100 of their steps, while their real runs are single fit calls of 1,500 (iris_mlp) to 4,690 steps.
+LIGHT_TRAIN_STEPS = 1000
 WARM_STEPS = 10  # steps of each round left out of its steady-state time (iterator start-up, first batches)
 
 
@@ -85,6 +89,7 @@ class Workload:
     # round, leaving out the fixed cost of starting a fit call, which would otherwise weigh on small models.
     steady_steps: int = 0
     steady_seconds: list[float] = field(default_factory=list)
+    steps_per_execution: int = 1  # training steps per backend call in this workload
 
 
 def backend_label() -> str:
@@ -127,11 +132,12 @@ def _rows(x: np.ndarray, n: int) -> np.ndarray:
     return np.resize(x, (n, *x.shape[1:])) if len(x) < n else x[:n]
 
 
-def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: int = TRAIN_STEPS,
+def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: int | None = None,
                      exports: str | Path | None = None) -> Workload:
     """Build the model and data of ``case`` on its device, warmed up and ready to time; Skip if impossible.
 
-    The model comes from ``zoo.create_model``, as a user's would. ONNX cases convert it now under
+    Training rounds are ``steps`` optimizer steps, by default ``round_steps``. The model comes from
+    ``zoo.create_model``, as a user's would. ONNX cases convert it now under
     the TensorFlow backend, else time the export ``zoo predict`` would use (``exports``, else the
     reference set or the user's runs).
     """
@@ -143,7 +149,7 @@ def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: i
     with keras.device(device.keras_name):
         model = api.create_model(case.model)
         if case.mode in TRAIN_MODES:
-            workload = _training(case, spec, model, data, device, steps)
+            workload = _training(case, spec, model, data, device, steps or round_steps(model, spec.fit.batch_size))
         elif case.mode == "infer_keras":
             workload = _keras_inference(case, model, data, device)
         else:
@@ -175,22 +181,47 @@ def _training(case: Case, spec: ModelSpec, model: keras.Model, data: Prepared, d
     def run():
         with keras.device(device.keras_name):
             fit()  # returns once the device has finished: Keras reads the epoch's metrics
-        workload.steady_seconds.append(time.perf_counter() - clock.start)
+        end = time.perf_counter()
+        workload.steps_per_execution = model.steps_per_execution
+        if clock.start is None or clock.steps_before >= steps:  # no backend call ended after the warm steps
+            workload.steady_steps = steps
+            workload.steady_seconds.append(end - clock.fit_start)
+        else:
+            workload.steady_steps = steps - clock.steps_before
+            workload.steady_seconds.append(end - clock.start)
 
     workload.run = run
     return workload
 
 
+def round_steps(model: keras.Model, batch_size: int) -> int:
+    """Optimizer steps in one timed training round of ``model``: LIGHT_TRAIN_STEPS for light steps, else TRAIN_STEPS."""
+    from zoo.execution import HEAVY_STEP_FLOPS
+
+    return LIGHT_TRAIN_STEPS if training_flops(model) * batch_size < HEAVY_STEP_FLOPS else TRAIN_STEPS
+
+
 class SteadyClock(keras.callbacks.Callback):
-    """Notes the time at the end of batch ``skip`` of a fit call: the start of its steady state."""
+    """Notes when the first backend call that ends at or after batch ``skip`` of a fit call ends, and how many
+    steps had run by then: the start of the fit's steady state. (With several steps per call, Keras reports
+    a batch end per call, numbered by the call's last batch.)
+
+    ``async_safe``: it only reads a clock, so it leaves Keras' asynchronous batch-end dispatch on (JAX,
+    torch) for both sides of the comparison, as a plain script without it would have it.
+    """
+
+    async_safe = True
 
     def __init__(self, skip: int):
         super().__init__()
-        self.skip, self.start = skip, 0.0
+        self.skip, self.start, self.steps_before, self.fit_start = skip, None, 0, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start, self.steps_before, self.fit_start = None, 0, time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch == self.skip - 1:
-            self.start = time.perf_counter()
+        if self.start is None and batch >= self.skip - 1:
+            self.start, self.steps_before = time.perf_counter(), batch + 1
 
 
 def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Device) -> Workload:
@@ -286,19 +317,26 @@ def overhead(zoo: Workload, plain: Workload, rounds: int) -> dict:
 
     Rounds alternate, so drift in the machine's speed falls on both alike, and the ratio compares
     each side's fastest round: on a shared machine other work only ever adds time, so the fastest
-    round is the best estimate of what the code itself costs. ``overhead_ratio`` > 1: zoo is slower.
+    round is the best estimate of what the code itself costs. ``speedup`` is zoo's training samples/s
+    over the plain script's, on whole fit calls (start-up included); ``steady_speedup`` the same on
+    each call's steady state (``SteadyClock``). > 1: zoo is faster.
     """
     zoo_times, plain_times = [], []
     for _ in range(rounds):
         zoo_times += measure(zoo, 1)
         plain_times += measure(plain, 1)
+    zoo_steady = zoo.steady_steps * zoo.batch_size / min(zoo.steady_seconds[-rounds:])
+    plain_steady = plain.steady_steps * plain.batch_size / min(plain.steady_seconds[-rounds:])
     return {"model": zoo.case.model, "mode": "overhead", "device": zoo.case.device,
             "device_name": zoo.device.name, "backend": environment.backend(), "batch_size": zoo.batch_size,
             "param_count": zoo.param_count, "gmacs": zoo.macs_per_sample / 1e9, "rounds": rounds,
+            "steps": zoo.steps, "steps_per_execution": zoo.steps_per_execution,
             "zoo_train_samples_per_sec": zoo.samples / min(zoo_times),
             "plain_train_samples_per_sec": plain.samples / min(plain_times),
             "zoo_median_seconds": statistics.median(zoo_times), "plain_median_seconds": statistics.median(plain_times),
-            "overhead_ratio": min(zoo_times) / min(plain_times)}
+            "speedup": min(plain_times) / min(zoo_times),
+            "zoo_steady_samples_per_sec": zoo_steady, "plain_steady_samples_per_sec": plain_steady,
+            "steady_speedup": zoo_steady / plain_steady}
 
 
 def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | None = None) -> dict:
@@ -324,6 +362,7 @@ def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | N
         "gflops_per_sec": gflops, "matmul_peak_gflops": peak_gflops,
         "pct_of_matmul_peak": 100 * gflops / peak_gflops if peak_gflops else None,
         "rounds": len(seconds), **workload.notes,
+        **({"steps_per_execution": workload.steps_per_execution} if case.mode in TRAIN_MODES else {}),
     }
 
 
@@ -382,13 +421,13 @@ def _run_case(case: Case, seconds: float, data_dir, peak: float) -> dict:
 
 def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """One row per entry: training on CPU and GPU, the speedup, ONNX vs Keras inference, % of matmul peak,
-    and zoo's training overhead over a plain Keras script."""
+    and zoo's training speedup over a plain Keras script on CPU (steady state, and whole fit calls)."""
     by_model: dict[str, dict[tuple, dict]] = {}
     for r in results:
         by_model.setdefault(r["model"], {})[(r["mode"], r["device"], r["batch_size"] if r["mode"] in INFER_MODES
                                              else None)] = r
     headers = ["model", "params", "MACs", "train cpu/s", "train gpu/s", "gpu/cpu", "keras b1/s", "onnx b1/s",
-               "onnx/keras b1", "keras b256/s", "onnx b256/s", "onnx/keras b256", "% peak cpu", "zoo/plain"]
+               "onnx/keras b1", "keras b256/s", "onnx b256/s", "onnx/keras b256", "% peak cpu", "zoo/plain", "zoo/plain call"]
     rows = []
     for model, got in sorted(by_model.items()):
         def rate(mode, device="cpu", batch=None):
@@ -396,7 +435,7 @@ def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
             return r["samples_per_sec"] if r else None
 
         cpu, gpu = rate("train"), rate("train", "gpu")
-        ratio = got.get(("overhead", "cpu", None), {}).get("overhead_ratio")
+        speedup = got.get(("overhead", "cpu", None), {})
         any_row = next(iter(got.values()))
         rows.append([model, f"{any_row['param_count']:,}", _si(any_row["gmacs"] * 1e9),
                      _num(cpu), _num(gpu), _ratio(gpu, cpu),
@@ -404,7 +443,8 @@ def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
                      _ratio(rate("infer_onnx", batch=1), rate("infer_keras", batch=1)),
                      _num(rate("infer_keras", batch=256)), _num(rate("infer_onnx", batch=256)),
                      _ratio(rate("infer_onnx", batch=256), rate("infer_keras", batch=256)),
-                     _pct(got.get(("train", "cpu", None))), "—" if ratio is None else f"{ratio:.2f}×"])
+                     _pct(got.get(("train", "cpu", None))), _times(speedup.get("steady_speedup")),
+                     _times(speedup.get("speedup"))])
     return headers, rows
 
 
@@ -422,6 +462,10 @@ def _num(value: float | None) -> str:
 
 def _ratio(a: float | None, b: float | None) -> str:
     return "—" if not a or not b else f"{a / b:.2f}×"
+
+
+def _times(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
 
 
 def _pct(result: dict | None) -> str:

@@ -93,8 +93,10 @@ def check_fits(spec: ModelSpec, model: keras.Model, data: Prepared, plugin: Plug
         raise FitError(f"{whose} takes inputs of shape {declared} per sample, but the preprocessed samples have "
                        f"shape {sample}; expected an input of {sample} (or preprocess=zoo.Preprocess(shape=...) "
                        "to reshape the data)")
-    try:
-        outputs = np.asarray(model(data.x_train[:2], training=False))
+    import keras
+
+    try:  # convert_to_numpy, not np.asarray: a torch output that requires grad refuses plain numpy()
+        outputs = keras.ops.convert_to_numpy(model(data.x_train[:2], training=False))
     except Exception as exc:  # the model cannot take the data at all
         raise FitError(f"{whose} cannot run on samples of shape {sample}: {_first_line(exc)}") from exc
     _check_width(spec, whose, outputs, data)

@@ -321,6 +321,7 @@ def cmd_info(args) -> int:
         ("reference", _run_line(card, card.reference)),
         ("your run", _run_line(card, card.latest)),
         ("ONNX file", str(card.onnx_file or "—")),
+        ("backends", _fastest_backend(args.name)),
     ]
     if spec.tags:
         rows.append(("tags", ", ".join(spec.tags)))
@@ -329,6 +330,14 @@ def cmd_info(args) -> int:
     if not args.layers:
         print(f"\n(zoo info {args.name} --layers shows the Keras layer summary)")
     return 0
+
+
+def _fastest_backend(name: str) -> str:
+    """Which Keras backend trained ``name`` fastest in the committed benchmarks (JSON only, no Keras import)."""
+    from zoo import backends
+
+    line = backends.fastest_line(name, backends.compare(backends.read_rates()))
+    return (line or "not compared yet (tox -e bench-tensorflow, bench-jax, bench-torch)").replace("\n", "\n" + " " * 14)
 
 
 def _run_line(card, run) -> str:

@@ -53,4 +53,6 @@ def resolve_device(choice: str = "auto") -> Device:
         raise ZooError(f"--device gpu: no GPU visible to the {backend()} backend; use --device cpu or auto")
     if gpus:
         return Device("gpu", "gpu:0", gpus[0])
-    return Device("cpu", "cpu:0", cpu_name())
+    # Under torch, Keras moves each new variable to the scope's device with .to(); "cpu:0" makes a copy that is
+    # no longer a Parameter (integer ones then fail to build, float ones get no gradients), "cpu" keeps it.
+    return Device("cpu", "cpu" if backend() == "torch" else "cpu:0", cpu_name())

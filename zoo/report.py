@@ -48,6 +48,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
             "params": int(trained.model.count_params()), "macs": forward_macs(trained.model),
             "epochs": settings.epochs, "batch_size": settings.batch_size,
             "steps_per_epoch": settings.steps_per_epoch, "seed": settings.seed,
+            "steps_per_execution": trained.steps_per_execution,
             "train_samples": trained.train_samples, "resumed_from_epoch": trained.resumed_from_epoch,
             "train_seconds": trained.train_seconds, "wall_seconds": trained.wall_seconds,
             "train_samples_per_sec": trained.samples_per_sec,

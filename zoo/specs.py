@@ -229,11 +229,16 @@ class FitSettings:
     batch_size: int
     steps_per_epoch: int | None = None
     validate: bool = True  # evaluate the test split after each epoch, as the tutorials do
+    # Training steps per backend call (Keras' steps_per_execution); None lets zoo choose (zoo.execution).
+    # It changes speed only, never what is computed.
+    steps_per_execution: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1 and self.batch_size >= 1, "fit settings", "epochs and batch_size must be >= 1")
         _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "fit settings",
                "steps_per_epoch must be >= 1")
+        _check(self.steps_per_execution is None or self.steps_per_execution >= 1, "fit settings",
+               "steps_per_execution must be >= 1")
 
 
 @dataclass(frozen=True)

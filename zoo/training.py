@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
-from zoo import files, interrupts
+from zoo import execution, files, interrupts
 from zoo.build import check_fits, compile_model
 from zoo.devices import Device, resolve_device
 from zoo.errors import TrainingError
@@ -37,14 +37,16 @@ class TrainSettings:
     steps_per_epoch: int | None
     validate: bool
     seed: int = 0
+    steps_per_execution: int | None = None  # training steps per backend call; None: zoo.execution.choose
 
     @classmethod
     def of(cls, spec: ModelSpec, *, epochs: int | None = None, batch_size: int | None = None,
-           seed: int = 0, validate: bool | None = None) -> TrainSettings:
+           seed: int = 0, validate: bool | None = None, steps_per_execution: int | None = None) -> TrainSettings:
         """``spec.fit`` with the given overrides (None keeps the spec's value)."""
         fit = spec.fit
         return cls(epochs or fit.epochs, batch_size or fit.batch_size, fit.steps_per_epoch,
-                   fit.validate if validate is None else validate, seed)
+                   fit.validate if validate is None else validate, seed,
+                   steps_per_execution or fit.steps_per_execution)
 
     def samples_per_epoch(self, n_train: int) -> int:
         """How many samples one epoch trains on."""
@@ -64,6 +66,7 @@ class TrainResult:
     wall_seconds: float = 0.0  # the whole fit call, validation included
     resumed_from_epoch: int = 0  # epochs an interrupted run had finished before this one resumed it
     dropped_train_samples: int = 0  # rows left out so every batch splits evenly over the devices (data-parallel)
+    steps_per_execution: int = 1  # training steps per backend call (zoo.execution)
 
     @property
     def samples_per_sec(self) -> float:
@@ -261,6 +264,8 @@ def fit_model(model: keras.Model, data: Prepared, settings: TrainSettings, *, ve
     """Fit a compiled ``model`` as ``settings`` say: the one ``fit`` call behind ``zoo run`` and the benchmarks."""
     timer = TrainingTimer()
     inputs, fit_kwargs = _fit_inputs(data, settings)
+    steps_per_call = steps_per_execution(model, data, settings)
+    execution.apply(model, steps_per_call)
     validation = (data.x_test, data.y_test) if settings.validate else None
     start = time.perf_counter()
     history = model.fit(*inputs, epochs=settings.epochs, validation_data=validation, verbose=verbose,
@@ -269,7 +274,21 @@ def fit_model(model: keras.Model, data: Prepared, settings: TrainSettings, *, ve
     wall = time.perf_counter() - start
     epochs_done = len(history.history.get("loss", []))
     return TrainResult(model, settings, None, {k: [float(v) for v in vs] for k, vs in history.history.items()},
-                       settings.samples_per_epoch(data.n_train) * epochs_done, timer.seconds, wall)
+                       settings.samples_per_epoch(data.n_train) * epochs_done, timer.seconds, wall,
+                       steps_per_execution=steps_per_call)
+
+
+def steps_per_execution(model: keras.Model, data: Prepared, settings: TrainSettings) -> int:
+    """How many training steps each backend call of ``fit_model`` runs (``zoo.execution.choose``)."""
+    from zoo.flops import training_flops
+
+    try:
+        step_flops = training_flops(model) * settings.batch_size
+    except (AttributeError, ValueError):  # a subclassed model's layers have no symbolic outputs to count
+        step_flops = math.inf  # cost unknown: keep Keras' one step per call
+    return execution.choose(n_train=data.n_train, batch_size=settings.batch_size,
+                            steps_per_epoch=settings.steps_per_epoch, step_flops=step_flops,
+                            requested=settings.steps_per_execution)
 
 
 def _fit_inputs(data: Prepared, settings: TrainSettings) -> tuple[tuple, dict]:

@@ -191,8 +191,9 @@ def throughput_by_model(benchmarks: list[Any]) -> dict[str, Throughput]:
 
 
 def render(reports: list[dict[str, Any]], out: Path, benchmarks: Benchmarks | None = None,
-           generated: str | None = None) -> str:
-    """The leaderboard page for ``reports`` (from ``collect``), with links relative to ``out``."""
+           generated: str | None = None, backend_tables: str = "") -> str:
+    """The leaderboard page for ``reports`` (from ``collect``), with links relative to ``out``, and
+    ``backend_tables`` (``zoo.backends.html_tables``) under it."""
     generated = generated or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     models = benchmarks.models if benchmarks else {}
     ordered = sorted(reports, key=lambda r: (r.get("dataset", ""), -_better_first(r), r["model"]))
@@ -218,7 +219,8 @@ Each entry's headline metric on its held-out test split beside the number its tu
 </tbody>
 </table></div>
 <p class="muted">Training samples/s come from each run's report (training steps only); {source}.
-{MISSING}: not measured. Generated {html.escape(generated)} by <code>zoo report</code>.</p>"""
+{MISSING}: not measured. Generated {html.escape(generated)} by <code>zoo report</code>.</p>
+{backend_tables}"""
     return webpage.page("zoo leaderboard", body, script=SORTER, style=STYLE)
 
 
@@ -226,7 +228,10 @@ def write_leaderboard(out: Path, benchmarks_folder: Path = DEFAULT_BENCHMARKS) -
     """Write ``<out>/index.html`` (atomically) for every finished run under ``out``."""
     out = Path(out)
     dest = out / INDEX
-    files.write_text(dest, render(collect(out), out, latest_benchmarks(benchmarks_folder)))
+    from zoo import backends
+
+    tables = backends.html_tables(backends.compare(backends.read_rates(benchmarks_folder)))
+    files.write_text(dest, render(collect(out), out, latest_benchmarks(benchmarks_folder), backend_tables=tables))
     return dest
 
 

@@ -1,0 +1,67 @@
+"""benchmarks/gpu.sh, the one command for GPU numbers, run here on CPU where TensorFlow cannot be imported.
+
+The GPU machine has JAX but no TensorFlow, Keras or network: the script installs zoo from a wheel
+(benchmarks/wheelhouse.sh builds it) and runs the suite under JAX. This runs the same two scripts with
+importing TensorFlow (and tf2onnx, which needs it) made to fail, on one small entry, so a broken script
+shows here rather than on a lent GPU. Keras comes from this environment instead of the wheelhouse, which
+needs PyPI to build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BLOCKED = ("tensorflow", "tf2onnx")
+
+
+@pytest.fixture
+def no_tensorflow(tmp_path) -> dict[str, str]:
+    """An environment where importing TensorFlow fails, checked to really fail."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        f"BLOCKED = {BLOCKED!r}\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'{name} is blocked: the GPU machine has no TensorFlow')\n"
+        "sys.meta_path.insert(0, Block())\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker), "PYTHON": sys.executable}
+    env.pop("KERAS_BACKEND", None)
+    check = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    assert check.returncode != 0 and "the GPU machine has no TensorFlow" in check.stderr
+    return env
+
+
+def test_gpu_script_runs_the_suite_under_jax_without_tensorflow(tmp_path, no_tensorflow):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("the jax Keras backend is not installed (pip install jax)")
+    wheels, results = tmp_path / "wheels", tmp_path / "results"
+    built = subprocess.run(["bash", str(REPO / "benchmarks" / "wheelhouse.sh"), "--zoo-only", str(wheels)],
+                           env=no_tensorflow, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    run = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--wheels", str(wheels), "--results",
+                          str(results), "--zoo-models", "fn_abs", "--zoo-seconds", "0.01", "-k", "not start_up"],
+                         env=no_tensorflow, capture_output=True, text=True, timeout=600)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    used = re.search(r"gpu\.sh: zoo from (\S+),", output)
+    assert used and used[1].endswith("/site/zoo/__init__.py"), output[-3000:]  # the installed wheel...
+    assert not Path(used[1]).is_relative_to(REPO)  # ...not this checkout
+    assert "no GPU visible to JAX" in output  # GPU cases skip with their reason here
+    saved = list(results.glob("*/0001_jax-cpu-*.json"))
+    assert len(saved) == 1, output[-2000:]
+    found = {(b["extra_info"]["mode"], b["extra_info"]["device"], b["extra_info"]["backend"])
+             for b in json.loads(saved[0].read_text())["benchmarks"]}
+    assert {("train", "cpu", "jax"), ("infer_keras", "cpu", "jax"), ("infer_onnx", "cpu", "jax"),
+            ("overhead", "cpu", "jax")} <= found
