@@ -1,4 +1,5 @@
-"""Throughput of every registered entry on CPU and GPU: training steps, Keras and ONNX Runtime inference.
+"""Throughput of every registered entry on CPU and GPU: training steps, Keras and ONNX Runtime inference
+(the float export; on CPU also its int8 copy and its batch-1 ORT-format mobile copy, as `zoo export` writes them).
 
 `tox -e bench` runs this suite in full and writes pytest-benchmark JSON to benchmarks/results/;
 the default test run passes --benchmark-disable, which runs every case once as a smoke test.
@@ -61,6 +62,10 @@ def test_throughput(case, benchmark, matmul_peak, request):
     benchmark.extra_info.update(result, versions=environment.versions())
     RESULTS.append(result)
     assert result["samples_per_sec"] > 0 and result["step_time_ms"] > 0
+    if case.mode in ("infer_onnx", *bench.CPU_ONLY_MODES):  # tables show each model file's size
+        assert result["onnx_bytes"] > 0
+    if case.mode == "infer_int8":
+        assert result["quantization"] in ("static", "dynamic")
 
 
 def test_training_overhead(overhead_case, benchmark, request):

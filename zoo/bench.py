@@ -1,5 +1,9 @@
 """Throughput of every entry: training steps, Keras inference and ONNX Runtime inference, on CPU and GPU.
 
+ONNX Runtime times three files of each entry: the float export (``infer_onnx``), the int8 copy
+``zoo export --int8`` writes (``infer_int8``) and the batch-1 ORT-format copy ``zoo export --mobile``
+writes (``infer_mobile``), the last two on the CPU only.
+
 The pytest-benchmark suite in ``benchmarks/`` times these workloads with pytest-benchmark;
 ``zoo bench`` times the same workloads with ``measure``. Both turn timings into the same
 figures, named as timm's benchmark names them (``train_samples_per_sec``,
@@ -9,7 +13,9 @@ figures, named as timm's benchmark names them (``train_samples_per_sec``,
 from __future__ import annotations
 
 import functools
+import hashlib
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +27,7 @@ import numpy as np
 from zoo import api, environment
 from zoo.datasets import load_dataset
 from zoo.devices import Device, gpu_names, resolve_device
-from zoo.errors import DataError
+from zoo.errors import DataError, ExportError
 from zoo.flops import forward_flops, forward_macs, training_flops
 from zoo.prepare import Prepared, prepare
 from zoo.specs import DatasetSpec, ModelSpec, Splits
@@ -31,9 +37,13 @@ DEVICES = ("cpu", "gpu")
 # "train": zoo's training path; "train_plain": a plain Keras script fitting the same model on the same
 # arrays, timed round for round against "train" by `overhead` to give zoo's speedup over it.
 TRAIN_MODES = ("train", "train_plain")
-INFER_MODES = ("infer_keras", "infer_onnx")
-CASE_MODES = ("train", "infer_keras", "infer_onnx")
+INFER_MODES = ("infer_keras", "infer_onnx", "infer_int8", "infer_mobile")
+CASE_MODES = ("train", *INFER_MODES)
 INFER_BATCHES = (1, 256)
+MODE_BATCHES = {"infer_mobile": (1,)}  # the mobile copy's batch is fixed to 1
+# The int8 and mobile copies are what a CPU runs (a server's, a phone's): a GPU has nothing to show for them.
+CPU_ONLY_MODES = ("infer_int8", "infer_mobile")
+CPU_ONLY_REASON = "int8 and mobile copies are timed on CPU (onnxruntime's CPU kernels)"
 TRAIN_STEPS = 100  # optimizer steps in one timed training round
 # Entries whose steps are light (zoo.execution.HEAVY_STEP_FLOPS) train this many a round instead: a fit call's
 # fixed start-up (tens of milliseconds: Keras builds the input pipeline and callbacks) would otherwise weigh as
@@ -62,12 +72,14 @@ class Case:
 
 
 def cases(models: Sequence[str], devices: Sequence[str] = DEVICES, modes: Sequence[str] = CASE_MODES) -> list[Case]:
-    """Every case for ``models`` on ``devices``: training, then inference at batch 1 and 256."""
+    """Every case for ``models`` on ``devices``: training, then inference at batch 1 and 256 (the mobile copy
+    at batch 1 only; the int8 and mobile copies on the CPU only)."""
     found = []
     for model in models:
         for device in devices:
             found += [Case(model, "train", device)] if "train" in modes else []
-            found += [Case(model, mode, device, b) for mode in INFER_MODES if mode in modes for b in INFER_BATCHES]
+            inference = [m for m in INFER_MODES if m in modes and (device == "cpu" or m not in CPU_ONLY_MODES)]
+            found += [Case(model, mode, device, b) for mode in inference for b in MODE_BATCHES.get(mode, INFER_BATCHES)]
     return found
 
 
@@ -139,8 +151,13 @@ def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: i
     Training rounds are ``steps`` optimizer steps, by default ``round_steps``. The model comes from
     ``zoo.create_model``, as a user's would. ONNX cases convert it now under
     the TensorFlow backend, else time the export ``zoo predict`` would use (``exports``, else the
-    reference set or the user's runs).
+    reference set or the user's runs). ``infer_int8`` and ``infer_mobile`` time the copies of that ONNX
+    model ``zoo export --int8`` and ``--mobile`` would write (``int8_copy``, ``mobile_copy``).
     """
+    if case.mode in CPU_ONLY_MODES and case.device != "cpu":
+        raise Skip(CPU_ONLY_REASON)
+    if case.mode == "infer_mobile" and case.batch_size != 1:
+        raise Skip(f"the mobile copy's batch is fixed to 1, not {case.batch_size}")
     spec = api.get_spec(case.model)
     dataset = api.get_dataset(spec.dataset)
     device = bench_device(case.device)
@@ -240,7 +257,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider"}
 
 def _onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: keras.Model, data: Prepared,
                     device: Device, exports: str | Path | None) -> Workload:
-    """A workload running ``case.batch_size`` samples through onnxruntime on ``case.device``."""
+    """A workload running ``case.batch_size`` samples through onnxruntime on ``case.device``: the float
+    ONNX model, or its int8 or mobile copy (``case.mode``)."""
     import onnxruntime as ort
 
     from zoo.exports.runtime import open_session
@@ -248,7 +266,8 @@ def _onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: ke
     provider = PROVIDERS[case.device]
     if provider not in ort.get_available_providers():
         raise Skip(f"onnxruntime {ort.__version__} has no {provider} (install onnxruntime-gpu for GPU cases)")
-    model_bytes, origin = onnx_bytes(spec, dataset, model, tuple(data.x_test.shape[1:]), exports)
+    float_bytes, origin = onnx_bytes(spec, dataset, model, tuple(data.x_test.shape[1:]), exports)
+    model_bytes, notes = _timed_file(case, float_bytes, data)
     session = open_session(model_bytes, (provider,))
     name = session.get_inputs()[0].name
     x = np.ascontiguousarray(_rows(data.x_test, case.batch_size), dtype=np.float32)
@@ -257,7 +276,84 @@ def _onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: ke
         return session.run(None, {name: x})  # numpy arrays: the device has finished
 
     return Workload(case, run, case.batch_size, 1, case.batch_size, forward_flops(model), forward_macs(model),
-                    model.count_params(), device, notes={"onnx_model": origin})
+                    model.count_params(), device,
+                    notes={"onnx_model": origin, "onnx_bytes": len(model_bytes), **notes})
+
+
+def _timed_file(case: Case, float_bytes: bytes, data: Prepared) -> tuple[bytes, dict]:
+    """The model file ``case`` times, made from the float ONNX model, and what its results note about it."""
+    if case.mode == "infer_int8":
+        copy = int8_copy(case.model, float_bytes, data.x_train)
+        return copy.model_bytes, {"quantization": copy.mode}
+    if case.mode == "infer_mobile":
+        return mobile_copy(float_bytes), {"model_format": "ort", "fixed_batch": 1}
+    return float_bytes, {}
+
+
+@dataclass(frozen=True)
+class Int8Copy:
+    """The int8 copy of an entry's float ONNX model, and how it was quantized."""
+
+    model_bytes: bytes
+    mode: str  # "static" or "dynamic" (zoo.exports.quantize.choose_mode)
+
+
+# (entry, sha256 of the float model): its int8 copy, or why there is none. Quantized once per process, as
+# _CONVERTED converts once: one run reads one dataset, so the calibration sample is the same for every case.
+_QUANTIZED: dict[tuple[str, str], Int8Copy | str] = {}
+
+
+def int8_copy(name: str, float_bytes: bytes, x_train: np.ndarray) -> Int8Copy:
+    """The int8 copy ``zoo export --int8`` would write of ``float_bytes``: the same mode choice, static mode
+    calibrated on ``calibration_sample(x_train)`` (preprocessed training inputs); Skip, with the reason,
+    where zoo writes none (onnxruntime cannot quantize it, or the copy is no smaller than float)."""
+    key = (name, hashlib.sha256(float_bytes).hexdigest())
+    if key not in _QUANTIZED:
+        _QUANTIZED[key] = _quantize(float_bytes, x_train)
+    found = _QUANTIZED[key]
+    if isinstance(found, str):
+        raise Skip(found)
+    return found
+
+
+def _quantize(float_bytes: bytes, x_train: np.ndarray) -> Int8Copy | str:
+    try:
+        import onnx
+
+        from zoo.exports.quantize import calibration_sample, choose_mode, quantize_int8
+
+        float_model = onnx.load_from_string(float_bytes)
+        mode = choose_mode(float_model)
+        quantized = quantize_int8(float_model, calibration_sample(x_train) if mode == "static" else None, mode)
+    except ImportError as exc:
+        return f"no int8 copy: onnxruntime's quantizer needs {exc.name or exc}"
+    except ExportError as exc:
+        return f"no int8 copy: {exc}"
+    model_bytes = quantized.SerializeToString()
+    if len(model_bytes) >= len(float_bytes):  # as zoo.exports.device_copies decides
+        return (f"no int8 copy: int8 ({mode}) would be {len(model_bytes):,} bytes against float's "
+                f"{len(float_bytes):,}, so `zoo export --int8` writes none")
+    return Int8Copy(model_bytes, mode)
+
+
+def mobile_copy(float_bytes: bytes) -> bytes:
+    """The ORT-format file of ``float_bytes`` with its batch fixed to 1, as ``zoo export --mobile`` writes it
+    (``model.b1.ort``); Skip, with the reason, where it cannot be made."""
+    try:
+        import onnx
+
+        from zoo.exports.device_summary import B1_ONNX
+        from zoo.exports.mobile import fixed_batch, ort_format_bytes
+
+        fixed = fixed_batch(onnx.load_from_string(float_bytes), 1)
+        with tempfile.TemporaryDirectory(prefix="zoo-bench-b1-") as tmp:
+            path = Path(tmp) / B1_ONNX  # the ORT converter reads a file
+            onnx.save(fixed, str(path))
+            return ort_format_bytes(path)
+    except ImportError as exc:
+        raise Skip(f"no mobile copy: onnxruntime's ORT-format converter needs {exc.name or exc}") from exc
+    except ExportError as exc:
+        raise Skip(f"no mobile copy: {exc}") from exc
 
 
 _CONVERTED: dict[str, bytes] = {}
@@ -419,33 +515,46 @@ def _run_case(case: Case, seconds: float, data_dir, peak: float) -> dict:
     return figures(workload, measure(workload, plan_rounds(workload, seconds)), peak)
 
 
+SUMMARY_HEADERS = ("model", "params", "MACs", "train cpu/s", "train gpu/s", "gpu/cpu",
+                   "keras b1/s", "onnx b1/s", "onnx/keras b1", "keras b256/s", "onnx b256/s", "onnx/keras b256",
+                   "int8 b1/s", "int8 b256/s", "int8/float b256", "mobile b1/s",
+                   "% peak cpu", "zoo/plain", "zoo/plain call")
+
+
 def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
-    """One row per entry: training on CPU and GPU, the speedup, ONNX vs Keras inference, % of matmul peak,
-    and zoo's training speedup over a plain Keras script on CPU (steady state, and whole fit calls)."""
+    """One row per entry: training on CPU and GPU, the speedup, ONNX vs Keras inference, the int8 copy (and
+    its ratio to float ONNX) and the mobile copy, % of matmul peak, and zoo's training speedup over a plain
+    Keras script on CPU (steady state, and whole fit calls)."""
     by_model: dict[str, dict[tuple, dict]] = {}
     for r in results:
-        by_model.setdefault(r["model"], {})[(r["mode"], r["device"], r["batch_size"] if r["mode"] in INFER_MODES
-                                             else None)] = r
-    headers = ["model", "params", "MACs", "train cpu/s", "train gpu/s", "gpu/cpu", "keras b1/s", "onnx b1/s",
-               "onnx/keras b1", "keras b256/s", "onnx b256/s", "onnx/keras b256", "% peak cpu", "zoo/plain", "zoo/plain call"]
-    rows = []
-    for model, got in sorted(by_model.items()):
-        def rate(mode, device="cpu", batch=None):
-            r = got.get((mode, device, batch))
-            return r["samples_per_sec"] if r else None
+        batch = r["batch_size"] if r["mode"] in INFER_MODES else None
+        by_model.setdefault(r["model"], {})[(r["mode"], r["device"], batch)] = r
+    return list(SUMMARY_HEADERS), [_summary_row(model, got) for model, got in sorted(by_model.items())]
 
-        cpu, gpu = rate("train"), rate("train", "gpu")
-        speedup = got.get(("overhead", "cpu", None), {})
-        any_row = next(iter(got.values()))
-        rows.append([model, f"{any_row['param_count']:,}", _si(any_row["gmacs"] * 1e9),
-                     _num(cpu), _num(gpu), _ratio(gpu, cpu),
-                     _num(rate("infer_keras", batch=1)), _num(rate("infer_onnx", batch=1)),
-                     _ratio(rate("infer_onnx", batch=1), rate("infer_keras", batch=1)),
-                     _num(rate("infer_keras", batch=256)), _num(rate("infer_onnx", batch=256)),
-                     _ratio(rate("infer_onnx", batch=256), rate("infer_keras", batch=256)),
-                     _pct(got.get(("train", "cpu", None))), _times(speedup.get("steady_speedup")),
-                     _times(speedup.get("speedup"))])
-    return headers, rows
+
+def _summary_row(model: str, got: dict[tuple, dict]) -> list[str]:
+    """One entry's cells, in the order of SUMMARY_HEADERS, from its results keyed (mode, device, batch)."""
+    def rate(mode: str, batch: int | None = None, device: str = "cpu") -> float | None:
+        r = got.get((mode, device, batch))
+        return r["samples_per_sec"] if r else None
+
+    cpu, gpu = rate("train"), rate("train", device="gpu")
+    speedup = got.get(("overhead", "cpu", None), {})
+    any_row = next(iter(got.values()))
+    return [model, f"{any_row['param_count']:,}", _si(any_row["gmacs"] * 1e9), _num(cpu), _num(gpu), _ratio(gpu, cpu),
+            *_inference_cells(rate), _pct(got.get(("train", "cpu", None))),
+            _times(speedup.get("steady_speedup")), _times(speedup.get("speedup"))]
+
+
+def _inference_cells(rate: Callable[[str, int], float | None]) -> list[str]:
+    """CPU inference samples/s: Keras and float ONNX at batch 1 and 256, then the int8 copy (with its
+    ratio to float ONNX at 256) and the mobile copy at batch 1."""
+    keras_b1, onnx_b1 = rate("infer_keras", 1), rate("infer_onnx", 1)
+    keras_b256, onnx_b256 = rate("infer_keras", 256), rate("infer_onnx", 256)
+    int8_b1, int8_b256 = rate("infer_int8", 1), rate("infer_int8", 256)
+    return [_num(keras_b1), _num(onnx_b1), _ratio(onnx_b1, keras_b1),
+            _num(keras_b256), _num(onnx_b256), _ratio(onnx_b256, keras_b256),
+            _num(int8_b1), _num(int8_b256), _ratio(int8_b256, onnx_b256), _num(rate("infer_mobile", 1))]
 
 
 def _si(value: float) -> str:
