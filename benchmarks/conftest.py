@@ -15,6 +15,7 @@ from zoo.table import format_table
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RESULTS: list[dict] = []
 STARTUP: list[dict] = []  # {"command", "seconds"}: the quick commands' start-up, from test_startup
+SCALING: list[dict] = []  # data-parallel scaling records (zoo.distributed.scaling), from test_scaling
 
 
 def pytest_addoption(parser):
@@ -60,6 +61,13 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("zoo start-up (median of 7 new processes)")
         for row in STARTUP:
             terminalreporter.write_line(f"{row['command']}: {row['seconds']:.2f} s")
+    if SCALING:
+        from zoo.distributed import scaling
+
+        terminalreporter.section("zoo data-parallel scaling (training samples/s, steady state; 1 replica vs N)")
+        terminalreporter.write_line(scaling.table(SCALING))
+        for note in scaling.notes(SCALING):
+            terminalreporter.write_line(note)
     if not RESULTS:
         return
     headers, rows = bench.summary(RESULTS)

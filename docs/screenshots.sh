@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README's screenshots of the leaderboard and of one report, from the runs in EXPORTS
-# (default: exports/, as `zoo run --all` leaves it), with headless Chromium and no network.
+# (default: the reference set, reference/; or a runs folder `zoo run --all` filled), with headless
+# Chromium and no network.
 #   docs/screenshots.sh [EXPORTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exports="$(cd "${1:-exports}" && pwd)"
+exports="$(cd "${1:-reference}" && pwd)"
 chromium="${CHROMIUM:-chromium}"
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT

@@ -37,6 +37,16 @@ if TYPE_CHECKING:
     from zoo.registry import PluginInfo
 
 WORKER_DIR_ENV = "ZOO_WORKER_DIR"  # where non-chief workers keep their resume backups (default: the temp folder)
+# Keras 3.15's TensorFlow trainer runs several steps per backend call as a tf.while_loop that asks the
+# iterator for a next batch in a tf.cond; under a tf.distribute strategy with more than one replica the graph
+# fails at its first call ("You must feed a value for placeholder tensor 'while/body/.../cond/Placeholder'",
+# keras-team/keras#19246, open; reproduced with MirroredStrategy over two logical CPUs, TF 2.21).
+TF_ENGINES = ("MirroredStrategy", "MultiWorkerMirroredStrategy")
+
+
+def steps_per_call_limit(engine: str | None, replicas: int) -> int | None:
+    """The most training steps per backend call ``engine`` can run over ``replicas`` replicas; None: no limit."""
+    return 1 if engine in TF_ENGINES and replicas > 1 else None
 
 
 def rows_for_fit(distribution: Distribution, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +94,10 @@ def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, 
         keras.utils.set_random_seed(settings.seed)
         with distribution.scope():
             model = compile_model(spec, plugin)
-            result = fit_model(model, fit_data, dataclasses.replace(settings, batch_size=plan.per_worker),
-                               verbose=verbose, callbacks=callbacks)
+            limit = steps_per_call_limit(distribution.engine, distribution.replicas)
+            local = dataclasses.replace(settings, batch_size=plan.per_worker,
+                                        steps_per_execution=limit or settings.steps_per_execution)
+            result = fit_model(model, fit_data, local, verbose=verbose, callbacks=callbacks)
         result.model = local_copy(spec, model)
     distribution.finish()
     if backup_dir is not None:
