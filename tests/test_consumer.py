@@ -1,7 +1,6 @@
 """examples/onnx_consumer.py: a downstream app with numpy and onnxruntime only, no TensorFlow, Keras or zoo."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,8 @@ from zoo.exports.predict import open_export
 from zoo_plugins.datasets.functions import CURVES, sample_curves
 from zoo_plugins.datasets.iris import load_iris_splits
 
+from import_blocker import blocking_env
+
 REPO = Path(__file__).resolve().parent.parent
 CONSUMER = REPO / "examples" / "onnx_consumer.py"
 COMMITTED = REPO / "reference"
@@ -23,18 +24,8 @@ BLOCKED = ("tensorflow", "keras", "zoo", "zoo_plugins", "jax", "torch", "PIL")
 @pytest.fixture
 def app_env(tmp_path) -> dict[str, str]:
     """An environment where importing TensorFlow, Keras, zoo (and Pillow) fails, checked to really fail."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import sys\n"
-        f"BLOCKED = {BLOCKED!r}\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in BLOCKED:\n"
-        "            raise ImportError(f'{name} is blocked: a downstream app does not have it')\n"
-        "sys.meta_path.insert(0, Block())\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
-    for module in ("tensorflow", "keras", "zoo"):
+    env = blocking_env(tmp_path / "blocker", BLOCKED, "a downstream app does not have it")
+    for module in ("keras", "zoo"):
         check = subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True, text=True)
         assert check.returncode != 0 and "a downstream app does not have it" in check.stderr, module
     return env

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from import_blocker import blocking_env
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCKED = ("tensorflow", "tf2onnx")
@@ -26,20 +27,9 @@ BLOCKED = ("tensorflow", "tf2onnx")
 @pytest.fixture
 def no_tensorflow(tmp_path) -> dict[str, str]:
     """An environment where importing TensorFlow fails, checked to really fail."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import sys\n"
-        f"BLOCKED = {BLOCKED!r}\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in BLOCKED:\n"
-        "            raise ImportError(f'{name} is blocked: the GPU machine has no TensorFlow')\n"
-        "sys.meta_path.insert(0, Block())\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker), "PYTHON": sys.executable}
+    env = blocking_env(tmp_path / "blocker", BLOCKED, "the GPU machine has no TensorFlow")
+    env["PYTHON"] = sys.executable
     env.pop("KERAS_BACKEND", None)
-    check = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
-    assert check.returncode != 0 and "the GPU machine has no TensorFlow" in check.stderr
     return env
 
 
