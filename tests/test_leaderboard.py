@@ -57,7 +57,7 @@ def test_one_row_per_finished_run(trained_runs, tmp_path):
     assert 'data-sort="407050.0"' in found["mnist_mlp"] and 'data-sort=""' in found["mnist_mlp"]
 
 
-def test_the_newest_benchmark_file_gives_throughput(tmp_path):
+def test_the_newest_fullest_benchmark_file_gives_throughput(tmp_path):
     folder = tmp_path / "benchmarks" / "results"
     benchmark_file(folder / "old.json", "2026-01-01T00:00:00", [
         {"extra_info": {"model": "iris_mlp", "infer_samples_per_sec": 1.0, "batch_size": 1}}])
@@ -72,6 +72,9 @@ def test_the_newest_benchmark_file_gives_throughput(tmp_path):
         {"extra_info": {"model": "fn_sin", "infer_samples_per_sec": "fast"}},  # malformed: skipped
         "not a benchmark",
     ])
+    # A newer rerun of a few cases does not hide the fuller run.
+    benchmark_file(folder / "rerun.json", "2026-11-02T00:00:00", [
+        {"extra_info": {"model": "iris_mlp", "mode": "train", "train_samples_per_sec": 1.0, "batch_size": 32}}])
     (folder / "broken.json").write_text("{not json")
     (folder / "other.json").write_text(json.dumps({"something": "else"}))
     found = leaderboard.latest_benchmarks(folder)

@@ -137,7 +137,8 @@ def collect(out: Path) -> list[dict[str, Any]]:
 
 
 def latest_benchmarks(folder: Path = DEFAULT_BENCHMARKS) -> Benchmarks | None:
-    """The newest readable pytest-benchmark JSON under ``folder`` (by its own date), or None."""
+    """The readable pytest-benchmark JSON under ``folder`` with throughput figures for the most entries, the
+    newest (by its own date) of those, or None: a partial rerun of a few cases does not hide a full run."""
     found = []
     for path in Path(folder).rglob("*.json") if Path(folder).is_dir() else []:
         try:
@@ -145,14 +146,14 @@ def latest_benchmarks(folder: Path = DEFAULT_BENCHMARKS) -> Benchmarks | None:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("benchmarks"), list):
-            found.append((_created(data, path), path, data))
+            found.append((_created(data, path), path, data, throughput_by_model(data["benchmarks"])))
     if not found:
         return None
-    created, path, data = max(found, key=lambda item: (item[0], str(item[1])))
+    created, path, data, models = max(found, key=lambda item: (len(item[3]), item[0], str(item[1])))
     machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
     cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
     description = ", ".join(str(v) for v in (cpu.get("brand_raw"), machine.get("node")) if v)
-    return Benchmarks(path, created, description, throughput_by_model(data["benchmarks"]))
+    return Benchmarks(path, created, description, models)
 
 
 def throughput_by_model(benchmarks: list[Any]) -> dict[str, Throughput]:
