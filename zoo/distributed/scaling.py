@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from zoo.distributed.distribution import CPU_DEVICES_ENV
 from zoo.errors import ZooError
@@ -161,35 +162,44 @@ def run_sides(sides: Sequence[Options], *, concurrent: bool = False, timeout: fl
         return [_finish(side, _start(side, env), timeout) for side in sides]
     started = [(side, _start(side, env)) for side in sides]
     try:
-        return [_finish(side, process, timeout) for side, process in started]
+        return [_finish(side, child, timeout) for side, child in started]
     finally:
-        for _, process in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        for _, child in started:
+            if child.process.poll() is None:
+                child.process.kill()
+                child.process.wait()
+            child.errors.close()
 
 
-def _start(side: Options, env: Mapping[str, str]) -> subprocess.Popen:
+@dataclass
+class _Child:
+    """A side's running process and the file its stderr goes to."""
+
+    process: subprocess.Popen
+    errors: IO[str]
+
+
+def _start(side: Options, env: Mapping[str, str]) -> _Child:
     # stderr goes to a file, not a pipe: with its stderr on a pipe, a JAX side on 2 logical CPU devices
     # deadlocked in XLA's all-reduce rendezvous and aborted (mnist_mlp, 2026-11-26, reproduced 4 times out of 4;
     # never with a file or /dev/null).
     errors = tempfile.TemporaryFile(mode="w+t")
     process = subprocess.Popen(child_command(side), stdout=subprocess.PIPE, stderr=errors, text=True, env=dict(env))
-    process.errors = errors  # read by _finish
-    return process
+    return _Child(process, errors)
 
 
-def _finish(side: Options, process: subprocess.Popen, timeout: float) -> dict:
+def _finish(side: Options, child: _Child, timeout: float) -> dict:
     what = f"{side.model}: the {side.replicas}-replica run"
-    with process.errors:
+    process = child.process
+    with child.errors:
         try:
             stdout, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             process.kill()
             process.communicate()
             raise ScalingError(f"{what} did not finish within {timeout:g} s; give it fewer --steps or --seconds") from exc
-        process.errors.seek(0)
-        stderr = process.errors.read()
+        child.errors.seek(0)
+        stderr = child.errors.read()
     if process.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip() and not line.lstrip().startswith("@")]
         errors = [line.removeprefix("zoo: error: ") for line in lines if line.startswith("zoo: error:")]
