@@ -139,7 +139,7 @@ def _random_like(dataset: DatasetSpec) -> Splits:
     return Splits(x[:1536], y[:1536], x[1536:], y[1536:], origin="random (dataset not available)")
 
 
-def _rows(x: np.ndarray, n: int) -> np.ndarray:
+def first_rows(x: np.ndarray, n: int) -> np.ndarray:
     """The first ``n`` rows of ``x``, repeating it when it is shorter (Iris has 112 training rows)."""
     return np.resize(x, (n, *x.shape[1:])) if len(x) < n else x[:n]
 
@@ -179,7 +179,7 @@ def _training(case: Case, spec: ModelSpec, model: keras.Model, data: Prepared, d
               steps: int) -> Workload:
     batch = spec.fit.batch_size
     n = steps * batch
-    x, y = _rows(data.x_train, n), _rows(data.y_train, n)
+    x, y = first_rows(data.x_train, n), first_rows(data.y_train, n)
     clock = SteadyClock(WARM_STEPS)
     if case.mode == "train":
         # zoo's path: the same fit call and callbacks as `zoo run` (repeated batches where the entry uses them),
@@ -200,12 +200,8 @@ def _training(case: Case, spec: ModelSpec, model: keras.Model, data: Prepared, d
             fit()  # returns once the device has finished: Keras reads the epoch's metrics
         end = time.perf_counter()
         workload.steps_per_execution = model.steps_per_execution
-        if clock.start is None or clock.steps_before >= steps:  # no backend call ended after the warm steps
-            workload.steady_steps = steps
-            workload.steady_seconds.append(end - clock.fit_start)
-        else:
-            workload.steady_steps = steps - clock.steps_before
-            workload.steady_seconds.append(end - clock.start)
+        workload.steady_steps, seconds = clock.steady(steps, end)
+        workload.steady_seconds.append(seconds)
 
     workload.run = run
     return workload
@@ -240,9 +236,16 @@ class SteadyClock(keras.callbacks.Callback):
         if self.start is None and batch >= self.skip - 1:
             self.start, self.steps_before = time.perf_counter(), batch + 1
 
+    def steady(self, steps: int, end: float) -> tuple[int, float]:
+        """(steps, seconds) of the steady state of a fit call of ``steps`` steps that ended at ``end``: the
+        whole call where no backend call ended after the skipped steps."""
+        if self.start is None or self.steps_before >= steps:
+            return steps, end - self.fit_start
+        return steps - self.steps_before, end - self.start
+
 
 def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Device) -> Workload:
-    x = np.ascontiguousarray(_rows(data.x_test, case.batch_size))
+    x = np.ascontiguousarray(first_rows(data.x_test, case.batch_size))
 
     def run():
         with keras.device(device.keras_name):
@@ -270,7 +273,7 @@ def _onnx_inference(case: Case, spec: ModelSpec, dataset: DatasetSpec, model: ke
     model_bytes, notes = _timed_file(case, float_bytes, data)
     session = open_session(model_bytes, (provider,))
     name = session.get_inputs()[0].name
-    x = np.ascontiguousarray(_rows(data.x_test, case.batch_size), dtype=np.float32)
+    x = np.ascontiguousarray(first_rows(data.x_test, case.batch_size), dtype=np.float32)
 
     def run():
         return session.run(None, {name: x})  # numpy arrays: the device has finished

@@ -123,15 +123,13 @@ def timed_rounds(fit_round: Callable[[], tuple[int, float]], options: Options) -
 
 def _round(model, spec, data, distribution, plan, steps: int):
     """A function that trains one round of ``steps`` steps and returns (steady steps, steady seconds)."""
-    import numpy as np
-
-    from zoo.bench import WARM_STEPS, SteadyClock
+    from zoo.bench import WARM_STEPS, SteadyClock, first_rows
     from zoo.distributed.train import data_for_fit, steps_per_call_limit
     from zoo.prepare import Prepared
     from zoo.training import TrainSettings, fit_model
 
     n = steps * plan.global_
-    x, y = (np.resize(a, (n, *a.shape[1:])) if len(a) < n else a[:n] for a in (data.x_train, data.y_train))
+    x, y = first_rows(data.x_train, n), first_rows(data.y_train, n)
     fit_data, _ = data_for_fit(distribution, Prepared(x, y, data.x_test, data.y_test, data.truth))
     # As train_distributed does: the entry's batch is the global batch; fit gets this worker's share.
     settings = TrainSettings(1, plan.per_worker, steps if spec.fit.steps_per_epoch else None, validate=False,
@@ -142,9 +140,7 @@ def _round(model, spec, data, distribution, plan, steps: int):
         with distribution.scope():  # JAX reads the distribution while feeding batches
             fit_model(model, fit_data, settings, verbose=0, callbacks=[clock])
         end = time.perf_counter()  # fit returns once the devices have finished: Keras reads the epoch's metrics
-        if clock.start is None or clock.steps_before >= steps:  # no backend call ended after the warm-up steps
-            return steps, end - clock.fit_start
-        return steps - clock.steps_before, end - clock.start
+        return clock.steady(steps, end)
 
     return fit_round
 
