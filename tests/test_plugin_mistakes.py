@@ -15,7 +15,7 @@ import onnx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent / "zoo-mistakes"
-PLUGINS = ("typo", "two_hooks", "broken", "misfit", "called", "impostor", "normalized", "standardized")
+PLUGINS = ("typo", "two_hooks", "broken", "misfit", "called", "impostor", "normalized", "standardized", "exits")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,14 @@ def test_a_misspelled_hook_is_named_with_the_nearest_hook(site, tmp_path):
                                     "hook. Did you mean 'register_models'? zoo never calls it"]
     row = next(line for line in result.stdout.splitlines() if line.startswith("typo "))
     assert "zoo-mistakes 0.3.1" in row and "failed" in row and "not a zoo hook" in row
+
+
+def test_a_plugin_that_exits_at_import_is_one_warning(site, tmp_path):
+    result = zoo(site, tmp_path, "list", "iris_*", "--json", plugins=("exits",))
+    assert result.returncode == 0, result.stderr
+    assert stderr_lines(result) == ["zoo: warning: plugin 'exits' failed to load: SystemExit(3): it called sys.exit(), "
+                                    "which a plugin must not do; raise an exception instead"]
+    assert "iris_mlp" in [row["name"] for row in json.loads(result.stdout)]
 
 
 def test_every_implementation_of_a_hook_registers(site, tmp_path):

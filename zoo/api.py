@@ -84,25 +84,34 @@ def create_model(name: str, *, trained: bool = False) -> keras.Model:
     spec, plugin = get_spec(name), plugin_of(name)
     model = compile_model(spec, plugin)
     if trained:
-        model.set_weights(_reference_model(name).get_weights())
+        weights = _reference_model(name).get_weights()
+        try:
+            model.set_weights(weights)
+        except (ValueError, TypeError) as exc:  # the shipped weights no longer fit the network build() makes
+            raise ZooError(f"the reference weights of {name!r} do not fit the network its build() makes "
+                           f"({str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}); "
+                           f"train it with zoo.train({name!r}) and use that run's model") from exc
     return model
 
 
 def _reference_model(name: str) -> keras.Model:
-    import keras
-
+    from zoo.errors import ExportError
     from zoo.files import sha256_file
     from zoo.exports.manifest import MODEL_FILE, recorded_sha256
+    from zoo.run import load_saved_model
 
     reference = locations.reference_dir()
     path = reference / name / MODEL_FILE if reference else None
     if path is None or not path.is_file():
         raise ZooError(f"no reference weights for {name!r}: zoo ships them for its own entries only; train it "
                        f"with zoo.train({name!r}) (or 'zoo run {name}') and use that run's model")
-    recorded = recorded_sha256(reference, name, MODEL_FILE)
+    try:
+        recorded = recorded_sha256(reference, name, MODEL_FILE)
+    except ExportError as exc:
+        raise ZooError(f"{str(exc).split('; ')[0]}; the reference set ships with zoo: reinstall zoo") from exc
     if recorded != sha256_file(path):
         raise ZooError(f"{path}: its sha256 differs from the reference manifest's; reinstall zoo")
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    return load_saved_model(path, "reinstall zoo", compile=False)
 
 
 def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:

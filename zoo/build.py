@@ -49,7 +49,7 @@ def build_model(spec: ModelSpec, plugin: PluginInfo | None = None) -> keras.Mode
 
     try:
         model = spec.build()
-    except Exception as exc:  # a plugin's code can raise anything
+    except (Exception, SystemExit) as exc:  # a plugin's code can raise anything, sys.exit() included
         leave_out = f", or leave it out with ZOO_PLUGINS=-{plugin.name}" if plugin and not plugin.builtin else ""
         raise BuildError(f"build() of {_whose(spec, plugin)} raised {_first_line(exc)}; fix the plugin"
                          f"{leave_out}") from exc

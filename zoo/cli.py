@@ -524,7 +524,7 @@ def cmd_predict(args) -> int:
     export = load_onnx(args.name, out=args.out)
     predictions = predict_files(export, args.files, top=args.top)
     if args.json:
-        print(json.dumps([p.as_json() for p in predictions], indent=2))
+        print(json.dumps([p.as_json() for p in predictions], indent=2, allow_nan=False))
     else:
         for prediction in predictions:
             print(prediction.describe())

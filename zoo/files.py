@@ -92,6 +92,9 @@ def check_writable(folder: str | Path) -> None:
         pass
 
 
+STAGING_SUFFIX = ".tmp"
+
+
 def _previous(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.previous")
 
@@ -114,21 +117,35 @@ def staged_folder(dest: str | Path, *, copy_existing: bool = False) -> Iterator[
     Readers see the old folder or the complete new one. A crash between the two renames
     of the swap is repaired by ``recover`` (called here and by readers). With
     ``copy_existing``, the temporary folder starts as a copy of ``dest``, to add files to it.
+    The block may swap the folder in itself (``swap_in``, as ``zoo.commit`` does with its manifest
+    record); then nothing is left to do on exit.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     recover(dest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=STAGING_SUFFIX, dir=dest.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private (0700), unlike any other new folder
     try:
         if copy_existing and dest.is_dir():
             shutil.copytree(dest, tmp, dirs_exist_ok=True)
         yield tmp
-        previous = _previous(dest)
-        if dest.exists():
-            os.replace(dest, previous)
-        os.replace(tmp, dest)
-        shutil.rmtree(previous, ignore_errors=True)
+        if tmp.exists():
+            swap_in(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def swap_in(staging: Path, dest: Path) -> None:
+    """Replace the folder ``dest`` by ``staging`` (two renames; ``recover`` repairs a crash between them)."""
+    previous = _previous(dest)
+    if dest.exists():
+        os.replace(dest, previous)
+    os.replace(staging, dest)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def is_leftover(path: Path) -> bool:
+    """Whether ``path`` is a staging folder or temporary file of ``staged_folder``/``atomic_path``."""
+    name = path.name
+    return name.startswith(".") and (name.endswith(STAGING_SUFFIX) or ".tmp." in name or name.endswith(".tmp"))

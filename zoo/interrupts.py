@@ -9,7 +9,9 @@ once ``fit`` has returned. A second signal, or one outside training, raises at o
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -18,7 +20,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is so that cleanup runs as for Ctrl-C."""
 
 
-_state: dict = {"deferring": False, "pending": None, "stop": None}
+_state: dict = {"deferring": False, "pending": None, "stop": None, "unraisable": sys.unraisablehook}
 
 
 def _raise(signum: int) -> None:
@@ -47,11 +49,24 @@ def installed() -> Iterator[None]:
         yield
         return
     previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    _state["unraisable"], sys.unraisablehook = sys.unraisablehook, _redeliver
     try:
         yield
     finally:
+        sys.unraisablehook = _state["unraisable"]
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+def _redeliver(unraisable) -> None:
+    """A KeyboardInterrupt raised where Python drops exceptions (inside a garbage-collection callback, say) would be
+    lost, the command going on as if never interrupted: send the signal again, a moment later, to be raised where
+    it can unwind the command."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _state["unraisable"](unraisable)
+        return
+    signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+    threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
 
 
 @contextlib.contextmanager

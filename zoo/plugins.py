@@ -96,8 +96,8 @@ def build_registry(sources: Iterable[PluginSource], selection: str | None = None
         try:
             plugin = source.load()
             manager.register(plugin, name=source.name)
-        except Exception as exc:  # a broken plugin must not take the others down
-            _problem(info, f"failed to load: {type(exc).__name__}: {exc}")
+        except (Exception, SystemExit) as exc:  # a broken plugin (even one calling sys.exit) must not take the others down
+            _problem(info, f"failed to load: {_raised(exc)}")
             continue
         loaded.append(source.name)
         _check_hook_names(manager, plugin, info)
@@ -145,10 +145,10 @@ def _call_one(impl, hook: str, registry: Registry, add: Callable[[Registry, str,
     staged: list = []
     try:
         impl.function(register=staged.append)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         where = hook if impl.function.__name__ == hook else f"{hook} ({impl.function.__name__})"
         lost = [spec.name for spec in staged if isinstance(spec, DatasetSpec | ModelSpec)]
-        _problem(info, f"raised in {where}: {type(exc).__name__}: {exc}"
+        _problem(info, f"raised in {where}: {_raised(exc)}"
                        + (f"; so none of what it registered is kept ({', '.join(lost)})" if lost else ""))
         registry.dropped.update(dict.fromkeys(lost, f"plugin {name!r} raised in {where} after registering it"))
         return
@@ -159,6 +159,12 @@ def _call_one(impl, hook: str, registry: Registry, add: Callable[[Registry, str,
             _problem(info, str(exc) if isinstance(exc, PluginConflictError) else f"registered {exc}")
             if isinstance(spec, DatasetSpec | ModelSpec):
                 registry.dropped[spec.name] = f"plugin {name!r}'s entry was refused: {exc}"
+
+
+def _raised(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}): it called sys.exit(), which a plugin must not do; raise an exception instead"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _add_dataset(registry: Registry, plugin: str, spec: object) -> None:

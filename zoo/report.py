@@ -87,7 +87,9 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
 
 def read_report(folder: Path) -> dict[str, Any] | None:
     """The report in ``folder``, or None if there is none or it is not a zoo report."""
-    files.recover(folder)
+    from zoo.commit import settle
+
+    settle(folder.parent)
     try:
         report = json.loads((folder / "report.json").read_text())
     except (OSError, ValueError):

@@ -6,20 +6,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import environment, files, locations
+from zoo import commit, environment, files, locations
 from zoo.build import check_data
 from zoo.datasets import load_dataset
 from zoo.distributed.train import train_distributed, worker_backup_folder
 from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning
 from zoo.evaluate import Evaluation, evaluate, predict
 from zoo.exports.export import ExportRequest, export_onnx
-from zoo.exports.manifest import update_manifest
 from zoo.plots import write_plots
 from zoo.plugins import load_registry
 from zoo.prepare import Prepared, prepare
@@ -103,6 +104,32 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
     chief = distribution is None or distribution.is_chief
     if chief:
         _writable(folder)
+    with _training_alone(folder) if chief else contextlib.nullcontext():
+        return _run_model(spec, dataset, folder, options, registry, distribution)
+
+
+@contextlib.contextmanager
+def _training_alone(folder: Path) -> Iterator[None]:
+    """One training run of an entry per runs folder at a time: two would share, and discard, one resume backup.
+
+    The lock file lives in the temp folder, named after the entry's folder, so the runs folder holds only runs.
+    """
+    import hashlib
+    import tempfile
+
+    from zoo.folder_lock import claimed
+
+    tag = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with claimed(Path(tempfile.gettempdir()) / f"zoo-training-{tag}-{folder.name}.lock") as alone:
+        if not alone:
+            raise ZooError(f"another 'zoo run {folder.name}' is training into {folder.parent}; wait for it to "
+                           "finish, or pass another --out")
+        yield
+
+
+def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: RunOptions, registry: Registry,
+               distribution: Distribution | None) -> Run | None:
+    chief = distribution is None or distribution.is_chief
     backup = resume_folder(worker_backup_folder(folder, distribution) if distribution else folder, options.resume)
     plugin = registry.plugin(registry.owner(spec))
     splits = load_dataset(dataset, options.data_dir)
@@ -129,13 +156,13 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
     # Everything is written into a staging folder that replaces the entry's folder only when
     # complete: an interrupted or failed run leaves the previous one as it was.
     try:
-        with files.staged_folder(folder) as staging:
+        with commit.writing(folder.parent), files.staged_folder(folder) as staging:
             written = write_artifacts(result, staging, options)
+            commit.commit(staging, folder, result.report)
     except OSError as exc:
         raise ZooError(f"cannot write the run of {spec.name} to {folder}: {exc.strerror or exc}; nothing there "
                        "was changed. Free some disk space or choose another --out") from exc
     result.paths = {key: folder / name for key, name in written.items()}
-    update_manifest(folder, result.report)
     return result
 
 
@@ -176,13 +203,18 @@ def write_failure(folder: Path, spec: ModelSpec, error: TrainingError) -> Path:
     """Record a failed training run in ``folder/failed-run.json``, leaving any earlier run untouched."""
     result = getattr(error, "result", None)
     path = folder / "failed-run.json"
+    with commit.writing(folder.parent):
+        _write_failure(path, spec, error, result)
+    return path
+
+
+def _write_failure(path: Path, spec: ModelSpec, error: TrainingError, result: TrainResult | None) -> None:
     files.write_json(path, files.finite({
         "schema": "zoo.failure/1", "model": spec.name, "error": str(error),
         "history": result.history if result else {},
         "settings": vars(result.settings) if result else {},
         "backend": environment.backend(), "versions": environment.versions(), "created": environment.now(),
     }))
-    return path
 
 
 def write_artifacts(result: Run, folder: Path, options: RunOptions = RunOptions()) -> dict[str, str]:
@@ -290,8 +322,6 @@ def load_run(name: str, out: str | Path | None = None, data_dir: str | Path | No
              registry: Registry | None = None) -> Run:
     """The earlier run of ``name`` saved under ``out`` (default: the user's runs folder): its model (loaded
     in Keras' safe mode), its report, and the test data it is scored on, scored again."""
-    import keras
-
     registry = registry or load_registry()
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
@@ -308,14 +338,31 @@ def load_run(name: str, out: str | Path | None = None, data_dir: str | Path | No
     if stale:
         raise ZooError(f"the run in {folder} is not a run of today's {name!r}: {stale}; run it again with "
                        f"'zoo run {name} --out {out}'")
-    try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
-    except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
-        raise ZooError(f"{model_path}: cannot load the saved model ({type(exc).__name__}: {exc}); "
-                       f"run 'zoo run {name}' again") from exc
+    model = load_saved_model(model_path, f"run 'zoo run {name} --out {out}' again")
     splits = load_dataset(dataset, data_dir)
     data = prepare(spec, dataset, splits)
     return Run(spec, dataset, splits, data, model, evaluate(spec, dataset, model, data), report, folder)
+
+
+def load_saved_model(path: Path, fix: str, *, compile: bool = True) -> keras.Model:
+    """``path`` loaded in Keras' safe mode; a file it cannot load is a ZooError in one line ending with ``fix``."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=compile)
+    except Exception as exc:  # Keras raises many kinds for a damaged, foreign or unsafe file
+        text = str(exc)
+        if "safe_mode" in text or "unsafe" in text:
+            raise ZooError(f"{path}: holds Python code (a Lambda layer or similar), which zoo does not load: it loads "
+                           "models in Keras' safe mode, since loading such code could run anything. If you trust the "
+                           "file, load it yourself with keras.saving.load_model(path, safe_mode=False); else "
+                           f"{fix}") from exc
+        if "Could not locate" in text or "Unknown layer" in text:
+            raise ZooError(f"{path}: uses a class Keras does not know in this process "
+                           f"({text.strip().splitlines()[0][:200]}); {fix}") from exc
+        first = text.strip().splitlines()[0][:200] if text.strip() else ""
+        raise ZooError(f"{path}: cannot load the saved model ({type(exc).__name__}{': ' + first if first else ''}); "
+                       f"{fix}") from exc
 
 
 def refresh_report(name: str, out: str | Path | None = None, data_dir: str | Path | None = None,
@@ -324,10 +371,14 @@ def refresh_report(name: str, out: str | Path | None = None, data_dir: str | Pat
 
     The measured numbers stay those of the run: the report is rewritten, not re-measured.
     """
-    result = load_run(name, out, data_dir, registry)
-    with files.staged_folder(result.folder, copy_existing=True) as staging:
-        shutil.rmtree(staging / "plots", ignore_errors=True)  # a figure that no longer applies must not linger
-        written = write_report_files(result, staging)
+    out = Path(out) if out is not None else locations.runs_dir()
+    # Locked from reading the run to recording it: a run or export finishing meanwhile is not overwritten.
+    with commit.writing(out):
+        result = load_run(name, out, data_dir, registry)
+        with files.staged_folder(result.folder, copy_existing=True) as staging:
+            shutil.rmtree(staging / "plots", ignore_errors=True)  # a figure that no longer applies must not linger
+            written = write_report_files(result, staging)
+            commit.commit(staging, result.folder, result.report)
     result.paths = {key: result.folder / path for key, path in written.items()}
     return result
 
@@ -346,11 +397,13 @@ def export_saved_run(name: str, out: str | Path | None = None, data_dir: str | P
     if unavailable_reason(name):
         raise ExportError(f"cannot export under the {keras.backend.backend()} backend: tf2onnx needs "
                           f"TensorFlow; run 'KERAS_BACKEND=tensorflow zoo export {name}'")
-    run = load_run(name, out, data_dir, registry)
-    with files.staged_folder(run.folder, copy_existing=True) as staging:
-        written = add_export(run, staging, keep_going=False, mobile=mobile, int8=int8)
-        json_path, md_path = write_report(run.report, staging)
+    out = Path(out) if out is not None else locations.runs_dir()
+    with commit.writing(out):
+        run = load_run(name, out, data_dir, registry)
+        with files.staged_folder(run.folder, copy_existing=True) as staging:
+            written = add_export(run, staging, keep_going=False, mobile=mobile, int8=int8)
+            json_path, md_path = write_report(run.report, staging)
+            commit.commit(staging, run.folder, run.report)
     run.paths = {kind: run.folder / path for kind, path in
                  {**written, "report_json": json_path.name, "report_md": md_path.name}.items()}
-    update_manifest(run.folder, run.report)
     return run

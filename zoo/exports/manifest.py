@@ -6,14 +6,14 @@ Needs no ONNX, Keras or TensorFlow: it reads and writes JSON and hashes files.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
+import re
 from pathlib import Path
 from typing import Any
 
 from zoo import environment, files
 from zoo.errors import ExportError
+from zoo.folder_lock import locked
 
 MANIFEST = "manifest.json"
 SCHEMA = "zoo.manifest/1"
@@ -27,28 +27,61 @@ def file_facts(path: Path) -> dict[str, Any]:
 
 
 def read_manifest(out: str | Path) -> dict[str, Any] | None:
-    """``<out>/manifest.json``, or None when there is none; ExportError when it is not a zoo manifest."""
+    """``<out>/manifest.json``, or None when there is none; ExportError when it is not a well-formed zoo manifest."""
     path = Path(out) / MANIFEST
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: unreadable ({exc}); delete it and run 'zoo export --all' to rebuild it") from exc
+        raise ExportError(f"{path}: unreadable ({exc}); {_REBUILD}") from exc
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
-        raise ExportError(f"{path}: not a {SCHEMA} manifest; delete it and run 'zoo export --all'")
+        raise ExportError(f"{path}: not a {SCHEMA} manifest; {_REBUILD}")
+    problem = manifest_problem(manifest)
+    if problem:
+        raise ExportError(f"{path}: {problem}; {_REBUILD}")
     return manifest
+
+
+_REBUILD = "delete it and run 'zoo export --all' (with --out for another folder) to rebuild it"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What makes a parsed manifest unusable (an entry or file record of the wrong type), or None."""
+    entries = manifest.get("entries")
+    if not isinstance(entries, dict):
+        return f'"entries" is {_kind(entries)}, not an object of entries'
+    for name, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
+            return f"entry {name!r} is {_kind(entry)}, not an object with \"files\""
+        for key, facts in entry["files"].items():
+            if not isinstance(facts, dict) or not isinstance(facts.get("sha256"), str) \
+                    or not _SHA256.fullmatch(facts["sha256"]):
+                return f"{key}'s record has no sha256 of 64 hex digits"
+            if not isinstance(facts.get("bytes"), int) or isinstance(facts["bytes"], bool) or facts["bytes"] < 0:
+                return f"{key}'s record has no size in bytes"
+    return None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "missing"}.get(type(value),
+                                                                                          type(value).__name__)
 
 
 def recorded_sha256(out: str | Path, name: str, file: str = ONNX_FILE) -> str | None:
     """The sha256 that ``<out>/manifest.json`` records for ``name``'s ``file``, or None."""
-    manifest = read_manifest(out) or {}
-    key = f"{name}/{file}"
-    return ((manifest.get("entries", {}).get(name, {}).get("files", {}).get(key)) or {}).get("sha256")
+    manifest = read_manifest(out) or {"entries": {}}
+    entry = manifest["entries"].get(name) or {"files": {}}
+    return (entry["files"].get(f"{name}/{file}") or {}).get("sha256")
 
 
-def manifest_entry(folder: Path, report: dict[str, Any]) -> dict[str, Any] | None:
-    """The manifest's record of the export in ``folder`` (hashed from the files there), or None if none."""
+def manifest_entry(folder: Path, report: dict[str, Any], name: str | None = None) -> dict[str, Any] | None:
+    """The manifest's record of the export in ``folder`` (hashed from the files there), or None if none.
+
+    ``name`` is the entry's (default: the folder's name), for a staging folder about to become its folder.
+    """
+    name = name or folder.name
     facts = report.get("onnx") or {}
     if "file" not in facts or not (folder / ONNX_FILE).is_file():
         return None
@@ -56,7 +89,7 @@ def manifest_entry(folder: Path, report: dict[str, Any]) -> dict[str, Any] | Non
              *([MODEL_FILE] if (folder / MODEL_FILE).is_file() else [])]
     return {
         "dataset": report["dataset"], "task": report["task"],
-        "files": {f"{folder.name}/{n}": file_facts(folder / n) for n in names},
+        "files": {f"{name}/{n}": file_facts(folder / n) for n in names},
         "opset": facts["opset"], "input": facts["input"], "output": facts["output"],
         "metric": facts["metric"],
         "validation": {k: facts["validation"][k] for k in ("samples", "output_kind", "max_abs_diff",
@@ -79,38 +112,27 @@ def _device_copies(facts: dict[str, Any]) -> dict[str, Any]:
 def update_manifest(folder: str | Path, report: dict[str, Any]) -> Path:
     """Record (or, when it has no export, drop) the entry in ``folder`` in its parent's ``manifest.json``.
 
-    Read-modify-write under a lock on the folder, then an atomic replace, so concurrent exports
-    into the same ``out`` neither lose each other's entries nor leave a half-written file.
+    Under the folder's writer lock (``zoo.folder_lock``); a run's folder and its record change together
+    through ``zoo.commit`` instead.
     """
     folder = Path(folder)
-    out = folder.parent
-    with _locked(out):
-        manifest = read_manifest(out) or {"schema": SCHEMA, "entries": {}}
-        entries = dict(manifest.get("entries", {}))
-        entry = manifest_entry(folder, report)
-        if entry is None and folder.name not in entries:
-            return out / MANIFEST
-        if entry is None:
-            entries.pop(folder.name, None)
-        else:
-            entries[folder.name] = entry
-        files.write_json(out / MANIFEST, {"schema": SCHEMA, "updated": environment.now(),
-                                          "entries": dict(sorted(entries.items()))})
+    with locked(folder.parent):
+        return record_entry(folder.parent, folder.name, manifest_entry(folder, report))
+
+
+def record_entry(out: Path, name: str, entry: dict[str, Any] | None) -> Path:
+    """Set ``name``'s record in ``<out>/manifest.json`` to ``entry`` (None: drop it); the caller holds the lock.
+
+    Read-modify-write, then an atomic replace, so the file is never half-written.
+    """
+    manifest = read_manifest(out) or {"schema": SCHEMA, "entries": {}}
+    entries = dict(manifest["entries"])
+    if entry is None and name not in entries:
+        return out / MANIFEST
+    if entry is None:
+        entries.pop(name, None)
+    else:
+        entries[name] = entry
+    files.write_json(out / MANIFEST, {"schema": SCHEMA, "updated": environment.now(),
+                                      "entries": dict(sorted(entries.items()))})
     return out / MANIFEST
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, the atomic replace still keeps the file whole
-        yield
-        return
-    import os
-
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

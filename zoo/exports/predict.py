@@ -10,26 +10,19 @@ user's runs.
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo import files, locations
+from zoo import locations
 from zoo.errors import ZooError
 from zoo.exports.manifest import MANIFEST, ONNX_FILE, recorded_sha256
 from zoo.exports.metadata import OnnxMetadata
 from zoo.exports.runtime import open_session, run_onnx
+from zoo.exports.samples import NonFiniteOutputError, PredictError, as_batch, first_line, read_samples
 from zoo.probabilities import probabilities
-
-SUFFIXES = (".png", ".npy", ".csv")
-
-
-class PredictError(ZooError):
-    """An input or export that ``zoo predict`` cannot use."""
 
 
 @dataclass
@@ -41,8 +34,20 @@ class OnnxExport:
     metadata: OnnxMetadata
 
     def outputs(self, raw: np.ndarray) -> np.ndarray:
-        """The model's outputs for a batch of raw samples, preprocessed as the metadata says."""
-        return run_onnx(self.session, self.metadata.preprocess(raw))
+        """The model's outputs for a batch of raw samples, preprocessed as the metadata says.
+
+        PredictError, in one line, when onnxruntime refuses the batch or the outputs are not finite numbers.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            model_input = self.metadata.preprocess(raw)
+        try:
+            outputs = run_onnx(self.session, model_input)
+        except Exception as exc:  # onnxruntime's errors share no base class
+            raise PredictError(f"{self.path}: onnxruntime cannot run these samples ({first_line(exc)})") from exc
+        bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
+        if bad.any():
+            raise NonFiniteOutputError(int(np.flatnonzero(bad)[0]), self.metadata)
+        return outputs
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of raw samples (softmax applied to logits)."""
@@ -107,22 +112,43 @@ def export_folder(name: str, out: str | Path | None = None) -> Path:
 
 def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
     """The ONNX export of ``name`` under ``out`` (see ``export_folder``), checked against ``manifest.json``."""
+    from zoo.commit import settle
+    from zoo.folder_lock import locked
+
     out = export_folder(name, out)
+    settle(out)
+    try:
+        model_bytes = _verified_bytes(name, out)
+    except PredictError:
+        # A writer may have swapped the folder between our reads of the manifest and the file: once no
+        # writer holds the folder, the two agree again, or the error stands.
+        with locked(out):
+            model_bytes = _verified_bytes(name, out)
     path = out / name / ONNX_FILE
-    files.recover(out / name)
+    try:
+        session = open_session(model_bytes)
+    except Exception as exc:  # onnxruntime's errors share no base class
+        raise PredictError(f"{path}: onnxruntime cannot load it ({first_line(exc)}); run 'zoo export {name}' "
+                           "again") from exc
+    metadata = OnnxMetadata.from_props(session.get_modelmeta().custom_metadata_map, str(path))
+    if metadata.model_name != name:
+        raise PredictError(f"{path}: the export of {metadata.model_name!r}, not of {name!r}; run "
+                           f"'zoo export {name} --out {out}' to export {name} again")
+    return OnnxExport(path, session, metadata)
+
+
+def _verified_bytes(name: str, out: Path) -> bytes:
+    path = out / name / ONNX_FILE
     try:
         model_bytes = path.read_bytes()
     except FileNotFoundError:
         how = (f"'zoo export {name} --out {out}'" if (out / name / "model.keras").is_file() else
                f"'zoo run {name} --out {out}'")
         raise PredictError(f"{path}: no ONNX export of {name!r}; make one with {how} first") from None
+    except OSError as exc:
+        raise PredictError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     verify_sha256(model_bytes, path, name, out)
-    try:
-        session = open_session(model_bytes)
-    except Exception as exc:  # onnxruntime's errors share no base class
-        raise PredictError(f"{path}: onnxruntime cannot load it ({exc}); run 'zoo export {name}' again") from exc
-    metadata = OnnxMetadata.from_props(session.get_modelmeta().custom_metadata_map, str(path))
-    return OnnxExport(path, session, metadata)
+    return model_bytes
 
 
 def verify_sha256(model_bytes: bytes, path: Path, name: str, out: Path) -> None:
@@ -130,7 +156,10 @@ def verify_sha256(model_bytes: bytes, path: Path, name: str, out: Path) -> None:
     import hashlib
 
     key = f"{name}/{ONNX_FILE}"
-    recorded = recorded_sha256(out, name)
+    try:
+        recorded = recorded_sha256(out, name)
+    except ZooError as exc:
+        raise PredictError(str(exc)) from exc
     if recorded is None:
         raise PredictError(f"{out / MANIFEST} has no sha256 for {key}, so {path} cannot be verified; "
                            f"run 'zoo export {name} --out {out}' to export and record it")
@@ -138,119 +167,6 @@ def verify_sha256(model_bytes: bytes, path: Path, name: str, out: Path) -> None:
     if actual != recorded:
         raise PredictError(f"{path}: sha256 {actual[:12]}… differs from {recorded[:12]}… in {out / MANIFEST}; "
                            f"the file was changed after export: run 'zoo export {name} --out {out}' again")
-
-
-def read_samples(path: str | Path, metadata: OnnxMetadata) -> tuple[list[str], np.ndarray]:
-    """The raw samples in one file, as a batch of ``metadata.raw_input_shape``, and a label for each."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise PredictError(f"{path}: unsupported file type {suffix or '(none)'!r}; give PNG images, "
-                           ".npy arrays or .csv rows")
-    if not path.is_file():
-        raise PredictError(f"{path}: no such file")
-    if suffix == ".png":
-        return [path.name], read_png(path, metadata)[None]
-    if suffix == ".npy":
-        batch = read_npy(path, metadata)
-        return ([path.name] if len(batch) == 1 else [f"{path.name}[{i}]" for i in range(len(batch))]), batch
-    lines, batch = read_csv(path, metadata)
-    return [f"{path.name} line {n}" for n in lines], batch
-
-
-def _expects(metadata: OnnxMetadata) -> str:
-    shape = "x".join(map(str, metadata.raw_input_shape))
-    raw = "pixels 0-255" if metadata.raw_input_dtype == "uint8" else "values"
-    return f"{metadata.model_name} takes {shape} {metadata.raw_input_dtype} {raw}"
-
-
-def read_png(path: Path, metadata: OnnxMetadata) -> np.ndarray:
-    """A greyscale PNG of exactly the model's raw image size, as uint8 pixels."""
-    from PIL import Image, UnidentifiedImageError
-
-    shape = tuple(metadata.raw_input_shape)
-    if len(shape) != 2 or metadata.raw_input_dtype != "uint8":
-        raise PredictError(f"{path}: {metadata.model_name} does not take images; "
-                           f"give .npy or .csv rows ({_expects(metadata)})")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.format != "PNG":
-                raise PredictError(f"{path}: a {image.format} image named .png; give a PNG")
-            if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-                raise PredictError(f"{path}: {image.mode} pixels (more than 8 bits); give an 8-bit PNG "
-                                   f"({_expects(metadata)})")
-            if image.size != (shape[1], shape[0]):
-                raise PredictError(f"{path}: {image.size[0]}x{image.size[1]} pixels; {_expects(metadata)}, "
-                                   "so resize it first")
-            pixels = np.asarray(image.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise PredictError(f"{path}: not a readable PNG image ({exc})") from exc
-    return pixels
-
-
-def read_npy(path: Path, metadata: OnnxMetadata) -> np.ndarray:
-    """One raw sample or a batch of them from a .npy file, type-checked against the metadata."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise PredictError(f"{path}: not a readable .npy array ({exc})") from exc
-    return as_batch(array, metadata, str(path))
-
-
-def as_batch(array: np.ndarray, metadata: OnnxMetadata, where: str) -> np.ndarray:
-    """One raw sample or a batch of them as a batch of the raw dtype; PredictError for the wrong shape or values."""
-    shape = tuple(metadata.raw_input_shape)
-    if array.shape == shape:
-        array = array[None]
-    elif array.shape[1:] != shape or len(array) == 0:
-        raise PredictError(f"{where}: an array of shape {array.shape}; {_expects(metadata)}: give shape "
-                           f"{shape} for one sample or (N, {', '.join(map(str, shape))}) for N")
-    return check_values(array, metadata, where)
-
-
-def read_csv(path: Path, metadata: OnnxMetadata) -> tuple[list[int], np.ndarray]:
-    """Rows of raw values (a header row is skipped), one sample per row; returns line numbers and the batch."""
-    width = math.prod(metadata.raw_input_shape)
-    lines, rows = [], []
-    try:
-        with open(path, newline="") as f:
-            for number, row in enumerate(csv.reader(f), start=1):
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                try:
-                    values = [float(cell) for cell in row]
-                except ValueError:
-                    if not rows and number == 1:
-                        continue  # a header
-                    raise PredictError(f"{path} line {number}: not a number in {row!r}") from None
-                if len(values) != width:
-                    raise PredictError(f"{path} line {number}: {len(values)} values; {metadata.model_name} takes "
-                                       f"{width} per row")
-                lines.append(number)
-                rows.append(values)
-    except UnicodeDecodeError as exc:
-        raise PredictError(f"{path}: not a text CSV file ({exc.reason})") from exc
-    if not rows:
-        raise PredictError(f"{path}: no rows of values")
-    batch = np.asarray(rows, dtype=np.float64).reshape((len(rows), *metadata.raw_input_shape))
-    return lines, check_values(batch, metadata, str(path))
-
-
-def check_values(array: np.ndarray, metadata: OnnxMetadata, where: str) -> np.ndarray:
-    """``array`` as the raw dtype, refusing values that dtype cannot hold (e.g. already-scaled pixels)."""
-    if array.dtype.kind not in "biuf":
-        raise PredictError(f"{where}: {array.dtype} values; {_expects(metadata)}")
-    raw = np.dtype(metadata.raw_input_dtype)
-    if not np.isfinite(array).all():
-        raise PredictError(f"{where}: holds NaN or infinite values")
-    if raw.kind in "iu":
-        info = np.iinfo(raw)
-        whole = array.dtype.kind in "biu" or bool(np.all(array == np.round(array)))
-        if not whole or array.min() < info.min or array.max() > info.max:
-            raise PredictError(f"{where}: values from {array.min():g} to {array.max():g}; {_expects(metadata)}, "
-                               f"raw, not preprocessed (zoo applies '{metadata.preprocessing}' itself)")
-    return array.astype(raw)
 
 
 def predict_files(export: OnnxExport, paths: list[str | Path], top: int = 3) -> list[Prediction]:
@@ -264,6 +180,14 @@ def predict_files(export: OnnxExport, paths: list[str | Path], top: int = 3) -> 
 
 def describe_predictions(export: OnnxExport, labels: list[str], raw: np.ndarray, top: int) -> list[Prediction]:
     """A Prediction per raw sample of a checked batch: the ``top`` classes, or the regression values."""
+    metadata = export.metadata
+    try:
+        return _describe(export, labels, raw, top)
+    except NonFiniteOutputError as exc:
+        raise NonFiniteOutputError(exc.index, metadata, labels[exc.index]) from None
+
+
+def _describe(export: OnnxExport, labels: list[str], raw: np.ndarray, top: int) -> list[Prediction]:
     metadata = export.metadata
     if metadata.task == "classification":
         rows = export.probabilities(raw)

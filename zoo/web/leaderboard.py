@@ -232,7 +232,10 @@ def write_leaderboard(out: Path, benchmarks_folder: Path = DEFAULT_BENCHMARKS) -
     from zoo import backends
 
     tables = backends.html_tables(backends.compare(backends.read_rates(benchmarks_folder)))
-    files.write_text(dest, render(collect(out), out, latest_benchmarks(benchmarks_folder), backend_tables=tables))
+    from zoo.folder_lock import locked
+
+    with locked(out):  # a writer's staging and temporary files are its own until it lets go
+        files.write_text(dest, render(collect(out), out, latest_benchmarks(benchmarks_folder), backend_tables=tables))
     return dest
 
 
