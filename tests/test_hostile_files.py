@@ -94,32 +94,27 @@ def test_a_right_sized_png_with_damaged_data_is_one_line(trained_runs, tmp_path,
     assert "cut.png: not a readable PNG image" in one_line_error(capsys, "mnist_mlp", path, trained_runs)
 
 
-def test_a_csv_field_of_200_mb_costs_no_more_than_a_row(trained_runs, tmp_path, capsys):
-    path = tmp_path / "field.csv"
-    with open(path, "w") as f:
-        f.write('"')
-        for _ in range(200):
-            f.write("1" * 1_000_000)
-        f.write('"\n')
+def error_and_peak_memory(capsys, name, path, runs) -> tuple[str, int]:
+    """The one-line error for ``path`` and the peak of Python's allocations while zoo read it."""
     tracemalloc.start()
-    err = one_line_error(capsys, "iris_mlp", path, trained_runs)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert "field.csv line 1: longer than 1,184 characters, more than a row of 4 values" in err
-    assert peak < 20_000_000, f"peak {peak:,} bytes of Python allocations reading a 200 MB field"
+    try:
+        err = one_line_error(capsys, name, path, runs)
+        return err, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
-def test_a_csv_line_of_26_million_values_is_refused_within_one_row(trained_runs, tmp_path, capsys):
-    path = tmp_path / "wide.csv"
+@pytest.mark.parametrize("line", [
+    ['"', *["1" * 1_000_000] * 200, '"\n'],  # one field of 200 MB
+    [*["1.5," * 26_000] * 1000, "1\n"],  # 26 million values on one line
+])
+def test_a_csv_line_of_hundreds_of_mb_costs_no_more_than_a_row(trained_runs, tmp_path, capsys, line):
+    path = tmp_path / "long.csv"
     with open(path, "w") as f:
-        for _ in range(1000):
-            f.write("1.5," * 26_000)
-        f.write("1\n")
-    tracemalloc.start()
-    err = one_line_error(capsys, "iris_mlp", path, trained_runs)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert "wide.csv line 1: longer than" in err and peak < 20_000_000
+        f.writelines(line)
+    err, peak = error_and_peak_memory(capsys, "iris_mlp", path, trained_runs)
+    assert "long.csv line 1: longer than 1,184 characters, more than a row of 4 values" in err
+    assert peak < 20_000_000, f"peak {peak:,} bytes of Python allocations reading a {path.stat().st_size:,}-byte line"
 
 
 @pytest.mark.parametrize("make, message", [

@@ -120,6 +120,8 @@ def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
     try:
         model_bytes = _verified_bytes(name, out)
     except PredictError:
+        if not out.is_dir():
+            raise
         # A writer may have swapped the folder between our reads of the manifest and the file: once no
         # writer holds the folder, the two agree again, or the error stands.
         with locked(out):
