@@ -32,8 +32,11 @@ def test_listing_and_specs():
         zoo.list_models(dataset="irs")
 
 
-def test_the_reference_set_is_the_packaged_one():
-    assert locations.reference_dir() == REFERENCE
+def test_the_reference_set_is_the_packaged_one_declared_as_any_plugin_declares_its_own(registry):
+    from zoo.reference_sets import shipped_sets
+
+    (builtin,) = [s for s in shipped_sets(registry) if s.package == "zoo"]
+    assert builtin.plugin == "reference_set" and builtin.root == REFERENCE and sorted(builtin.entries) == BUILTIN
     assert locations.runs_dir() == Path(os.environ["ZOO_HOME"]) / "runs"
 
 
@@ -77,11 +80,15 @@ def test_load_onnx_predicts_from_raw_samples():
     assert "<table>" in digits._repr_html_()
 
 
-def test_trained_weights_need_a_reference():
-    with pytest.raises(zoo.ZooError, match="no reference weights for 'tiny'"):
-        from zoo.api import _reference_model
+def test_trained_weights_need_a_reference(monkeypatch):
+    import zoo.api
+    from plugin_fakes import DatasetPlugin, ModelPlugin, source
+    from zoo.plugins import build_registry, discover
 
-        _reference_model("tiny")
+    registry = build_registry([*discover(), source("data", DatasetPlugin()), source("net", ModelPlugin())])
+    monkeypatch.setattr(zoo.api, "load_registry", lambda: registry)
+    with pytest.raises(zoo.ZooError, match="no reference weights for 'tiny_net': its plugin ships none"):
+        zoo.create_model("tiny_net", trained=True)
 
 
 def test_train_returns_the_run_and_it_shows_in_a_notebook(tmp_path):

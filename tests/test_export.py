@@ -115,7 +115,7 @@ def test_names_say_what_the_tensors_are(trained_runs):
 
 def test_manifest_records_every_export(trained_runs):
     manifest = read_manifest(trained_runs)
-    assert manifest["schema"] == "zoo.manifest/1"
+    assert manifest["schema"] == "zoo.manifest/2" and manifest["zoo_version"] == zoo.__version__
     for name, entry in manifest["entries"].items():
         for path, facts in entry["files"].items():
             assert path.startswith(f"{name}/")

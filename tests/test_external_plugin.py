@@ -43,7 +43,7 @@ def test_pip_installed_plugin_is_listed_and_trains(tmp_path):
 
 def test_readme_shows_the_examples_as_they_are():
     readme = (EXAMPLE.parent.parent / "README.md").read_text()
-    for path in (EXAMPLE / "pyproject.toml", EXAMPLE / "zoo_iris_wide.py", WINE / "zoo_wine.py"):
+    for path in (EXAMPLE / "pyproject.toml", EXAMPLE / "zoo_iris_wide.py", WINE / "zoo_wine" / "__init__.py"):
         assert path.read_text().strip() in readme, f"README's copy of {path.name} is out of date"
 
 

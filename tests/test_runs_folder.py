@@ -164,21 +164,25 @@ def test_a_saved_model_with_a_lambda_layer_is_refused_naming_safe_mode(trained_r
 
 def test_create_model_with_unloadable_reference_weights_is_a_zoo_error(tmp_path, monkeypatch):
     import zoo
-    from zoo import locations
-    from zoo.errors import ZooError
+    import zoo.api
+    from zoo.errors import ZooError, ZooWarning
+    from zoo.plugins import build_registry, discover
+    from zoo_plugins import reference_set
 
     reference = tmp_path / "reference"
     (reference / "iris_mlp").mkdir(parents=True)
     path = lambda_model(reference / "iris_mlp" / "model.keras")
     (reference / "manifest.json").write_text(json.dumps({"schema": "zoo.manifest/1", "entries": {"iris_mlp": {
         "files": {"iris_mlp/model.keras": {"sha256": sha256_file(path), "bytes": path.stat().st_size}}}}}))
-    monkeypatch.setattr(locations, "reference_dir", lambda: reference)
+    monkeypatch.setattr(reference_set, "folder", lambda: reference)
+    monkeypatch.setattr(zoo.api, "load_registry", lambda: build_registry(discover()))
     with pytest.raises(ZooError, match="safe mode.*reinstall zoo"):
         zoo.create_model("iris_mlp", trained=True)
 
     (reference / "manifest.json").write_text(json.dumps({"schema": "zoo.manifest/1", "entries": []}))
-    with pytest.raises(ZooError, match="\"entries\" is a list.*reinstall zoo"):
-        zoo.create_model("iris_mlp", trained=True)
+    with pytest.warns(ZooWarning, match="plugin 'reference_set'.s reference set: .*\"entries\" is a list.*reinstall zoo"):
+        with pytest.raises(ZooError, match="no reference weights for 'iris_mlp'"):
+            zoo.create_model("iris_mlp", trained=True)
 
 
 # `zoo report NAME` that dawdles for 10 s inside its staging folder, as a slow disk or a big figure would.

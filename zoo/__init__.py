@@ -2,7 +2,7 @@
 
 For users: ``zoo.list_models``, ``zoo.card``, ``zoo.create_model``, ``zoo.load_onnx``, ``zoo.train``,
 ``zoo.load_run`` and ``zoo.load_dataset`` (``zoo.api``). For plugin authors: the ``zoo.hookimpl`` marker and the records
-``zoo.DatasetSpec`` / ``zoo.ModelSpec`` (``zoo.hookspecs``, ``zoo.specs``).
+``zoo.DatasetSpec`` / ``zoo.ModelSpec`` / ``zoo.ReferenceSet`` (``zoo.hookspecs``, ``zoo.specs``).
 Importing this package imports neither Keras nor TensorFlow.
 """
 
@@ -17,6 +17,7 @@ from zoo.specs import (
     ModelSpec,
     Preprocess,
     Reference,
+    ReferenceSet,
     RemoteFile,
     Splits,
     Tutorial,
@@ -28,8 +29,8 @@ __all__ = [
     "card", "create_model", "get_dataset", "get_plugin", "get_spec", "list_models", "load_dataset", "load_onnx",
     "load_run", "train",
     # writing plugins
-    "CompileSettings", "DatasetSpec", "FitSettings", "ModelSpec", "Preprocess", "Reference", "RemoteFile",
-    "Splits", "Tutorial", "hookimpl",
+    "CompileSettings", "DatasetSpec", "FitSettings", "ModelSpec", "Preprocess", "Reference", "ReferenceSet",
+    "RemoteFile", "Splits", "Tutorial", "hookimpl",
     # errors
     "DataError", "ExportError", "InvalidSpecError", "TrainingError", "UnknownNameError", "ZooError",
     "__version__",

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo import locations
 from zoo.errors import ZooError
 from zoo.plugins import load_registry
 from zoo.specs import DatasetSpec, ModelSpec, Splits
@@ -75,8 +74,8 @@ def plugin_of(name: str) -> PluginInfo:
 def create_model(name: str, *, trained: bool = False) -> keras.Model:
     """``name``'s network, built and compiled as its spec says.
 
-    With ``trained=True`` it carries the reference weights shipped with zoo (trained on the full
-    data by zoo's maintainers), read from a file checked against the reference manifest and loaded
+    With ``trained=True`` it carries the reference weights its plugin ships (zoo's own entries: trained on
+    the full data by zoo's maintainers), read from a file checked against that set's manifest and loaded
     in Keras' safe mode; no dataset is needed.
     """
     from zoo.build import compile_model
@@ -95,23 +94,19 @@ def create_model(name: str, *, trained: bool = False) -> keras.Model:
 
 
 def _reference_model(name: str) -> keras.Model:
-    from zoo.errors import ExportError
-    from zoo.files import sha256_file
-    from zoo.exports.manifest import MODEL_FILE, recorded_sha256
+    from zoo.exports.manifest import MODEL_FILE
+    from zoo.reference_sets import reference_root
     from zoo.run import load_saved_model
 
-    reference = locations.reference_dir()
-    path = reference / name / MODEL_FILE if reference else None
-    if path is None or not path.is_file():
-        raise ZooError(f"no reference weights for {name!r}: zoo ships them for its own entries only; train it "
-                       f"with zoo.train({name!r}) (or 'zoo run {name}') and use that run's model")
-    try:
-        recorded = recorded_sha256(reference, name, MODEL_FILE)
-    except ExportError as exc:
-        raise ZooError(f"{str(exc).split('; ')[0]}; the reference set ships with zoo: reinstall zoo") from exc
-    if recorded != sha256_file(path):
-        raise ZooError(f"{path}: its sha256 differs from the reference manifest's; reinstall zoo")
-    return load_saved_model(path, "reinstall zoo", compile=False)
+    registry = load_registry()
+    registry.model(name)
+    root = reference_root(name, registry, fetch=True)
+    if root is None or not (root / name / MODEL_FILE).is_file():
+        raise ZooError(f"no reference weights for {name!r}: its plugin ships none (or they failed their checks, as "
+                       f"warned); train it with zoo.train({name!r}) (or 'zoo run {name}') and use that run's model")
+    plugin = registry.plugins[registry.owner(registry.model(name))]
+    fix = "reinstall zoo" if plugin.builtin else f"reinstall {plugin.package or 'its plugin'}"
+    return load_saved_model(root / name / MODEL_FILE, fix, compile=False)
 
 
 def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:

@@ -93,9 +93,12 @@ def headline_metric(spec: ModelSpec) -> str:
 
 
 def make_card(spec: ModelSpec, plugin: PluginInfo, *, out: str | Path | None = None, build: bool = True) -> ModelCard:
-    """The card of ``spec``: its reference run (built-in entries), the latest run under ``out``, its facts."""
-    reference_dir = locations.reference_dir()
-    reference = _result(reference_dir / spec.name, spec, plugin) if reference_dir and plugin.builtin else None
+    """The card of ``spec``: the reference run its plugin ships, the latest run under ``out``, its facts."""
+    from zoo.plugins import load_registry
+    from zoo.reference_sets import reference_root
+
+    shipped = reference_root(spec.name, load_registry())
+    reference = _result(shipped / spec.name, spec, plugin) if shipped else None
     latest = _result(Path(out) / spec.name if out is not None else locations.runs_dir() / spec.name, spec, plugin,
                      count_again_if_changed=True)
     params = next((r.params for r in (reference, latest) if r and r.params), None)

@@ -174,13 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help=f"where the runs are: {RUNS_HELP}")
     _device_copy_flags(p)
 
+    p = command("reference", cmd_reference, "build a plugin's reference set: its entries trained with zoo run's "
+                                            "own path, with manifest, into a folder to ship with the plugin")
+    p.add_argument("plugin", metavar="PLUGIN", help="a plugin's entry-point name; every entry of its distribution")
+    p.add_argument("--dest", type=Path, required=True, help="the set's folder, e.g. my_plugin/reference (replaced "
+                                                            "whole once every entry succeeded)")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--epochs", type=_positive, help="override each entry's epochs (a quick set on small data)")
+
     p = command("predict", cmd_predict, "classify PNG/NPY images or CSV rows with a model's ONNX export")
     p.add_argument("name", metavar="NAME")
     p.add_argument("files", nargs="+", metavar="FILE", help=".png image, .npy array or .csv rows of raw data")
     p.add_argument("--top", type=_positive, default=3, help="how many classes to show (default: 3)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--out", type=Path, help="use the export in this folder of runs (default: the reference "
-                                            "export shipped with zoo, else your runs folder)")
+    p.add_argument("--out", type=Path, help="use the export in this folder of runs (default: the reference set "
+                                            "the entry's plugin ships, else your runs folder)")
 
     p = command("serve", cmd_serve, "the playground: try every model in a browser (onnxruntime-web, local)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
@@ -528,6 +537,15 @@ def cmd_predict(args) -> int:
     else:
         for prediction in predictions:
             print(prediction.describe())
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from zoo.reference import build_reference
+
+    names = build_reference(args.dest, args.data_dir, args.seed, plugin=args.plugin, epochs=args.epochs)
+    print(f"reference set of {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)}) written to "
+          f"{args.dest}; declare it with zoo.ReferenceSet(folder=...) and ship it as package data")
     return 0
 
 

@@ -23,11 +23,11 @@ import pluggy
 from zoo import hookspecs
 from zoo.errors import InvalidSpecError, PluginConflictError, ZooWarning, did_you_mean
 from zoo.registry import PluginInfo, Registry
-from zoo.specs import DatasetSpec, ModelSpec
+from zoo.specs import DatasetSpec, ModelSpec, ReferenceSet
 
 ENTRY_POINT_GROUP = "zoo"
 BUILTIN_DISTRIBUTION = "zoo"
-HOOKS = ("register_datasets", "register_models")
+HOOKS = ("register_datasets", "register_models", "register_reference_sets")
 
 
 class PluginWarning(ZooWarning):
@@ -103,6 +103,7 @@ def build_registry(sources: Iterable[PluginSource], selection: str | None = None
         _check_hook_names(manager, plugin, info)
     _call_hook(manager, "register_datasets", loaded, registry, _add_dataset)
     _call_hook(manager, "register_models", loaded, registry, _add_model)
+    _call_hook(manager, "register_reference_sets", loaded, registry, _add_reference_set)
     return registry
 
 
@@ -194,6 +195,12 @@ def _add_model(registry: Registry, plugin: str, spec: object) -> None:
     _claim(registry, plugin, "model", spec.name)
     registry.models[spec.name] = spec
     registry.plugins[plugin].models.append(spec.name)
+
+
+def _add_reference_set(registry: Registry, plugin: str, spec: object) -> None:
+    if not isinstance(spec, ReferenceSet):
+        raise InvalidSpecError(f"a {type(spec).__name__} with register_reference_sets, not a zoo.ReferenceSet")
+    registry.reference_sets.append((plugin, spec))
 
 
 def _claim(registry: Registry, plugin: str, kind: str, name: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from typing import Any
 
 from zoo.errors import UnknownNameError, did_you_mean
-from zoo.specs import DatasetSpec, ModelSpec
+from zoo.specs import DatasetSpec, ModelSpec, ReferenceSet
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Registry:
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # "model:NAME" / "dataset:NAME" -> plugin
     dropped: dict[str, str] = field(default_factory=dict)  # a name a plugin tried to register -> why it is not here
+    reference_sets: list[tuple[str, ReferenceSet]] = field(default_factory=list)  # (plugin, set), in load order
+    found: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # what other modules work out once
 
     def model(self, name: str) -> ModelSpec:
         """The model called ``name``; an unknown name raises with the closest names."""

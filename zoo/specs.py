@@ -58,6 +58,30 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class ReferenceSet:
+    """Trained results a plugin ships for its entries, so its users predict and load weights without training.
+
+    Laid out as zoo's own reference set (``zoo reference PLUGIN --dest DIR`` builds one): a folder per entry
+    (``model.keras``, ``model.onnx``, ``test_data_set_0/``, the reports) and ``manifest.json`` with every file's
+    sha256. Either ``folder``, the set inside the plugin's package (e.g. ``Path(__file__).parent / "reference"``),
+    or, for weights too large for a wheel, ``url`` of a ``.tar.gz`` or ``.zip`` of such a folder with its
+    ``sha256``: downloaded once into zoo's cache, checked, and used offline after.
+    """
+
+    folder: str | Path | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.folder is None) == (self.url is None):
+            raise InvalidSpecError("a ReferenceSet with exactly one of folder= (in the package) or url= (an archive)")
+        if self.url is not None and not (isinstance(self.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", self.sha256)):
+            raise InvalidSpecError(f"a ReferenceSet url={self.url!r} without sha256= (64 hex digits) of the archive")
+        if self.url is not None and not self.url.endswith((".tar.gz", ".tgz", ".zip")):
+            raise InvalidSpecError(f"a ReferenceSet url={self.url!r} that is not a .tar.gz, .tgz or .zip archive")
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset: where its files live and how to read them, or how to make it.
 

@@ -14,11 +14,17 @@ from typing import Any
 from zoo import environment, files
 from zoo.errors import ExportError
 from zoo.folder_lock import locked
+from zoo.version import __version__
 
 MANIFEST = "manifest.json"
-SCHEMA = "zoo.manifest/1"
+SCHEMA = "zoo.manifest/2"  # adds "zoo_version", the zoo that wrote the file
+READABLE_SCHEMAS = ("zoo.manifest/1", SCHEMA)
 ONNX_FILE = "model.onnx"
 MODEL_FILE = "model.keras"
+
+
+class NewerManifestError(ExportError):
+    """A manifest written by a newer zoo, in a schema this one cannot read: the fix is to upgrade zoo."""
 
 
 def file_facts(path: Path) -> dict[str, Any]:
@@ -35,7 +41,11 @@ def read_manifest(out: str | Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise ExportError(f"{path}: unreadable ({exc}); {_REBUILD}") from exc
-    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+    if isinstance(manifest, dict) and _is_newer(manifest.get("schema")):
+        written_by = manifest.get("zoo_version", "(a newer version)")
+        raise NewerManifestError(f"{path}: written by zoo {written_by} in schema {manifest['schema']}, which this zoo "
+                                 f"({__version__}) cannot read; upgrade zoo")
+    if not isinstance(manifest, dict) or manifest.get("schema") not in READABLE_SCHEMAS:
         raise ExportError(f"{path}: not a {SCHEMA} manifest; {_REBUILD}")
     problem = manifest_problem(manifest)
     if problem:
@@ -45,6 +55,11 @@ def read_manifest(out: str | Path) -> dict[str, Any] | None:
 
 _REBUILD = "delete it and run 'zoo export --all' (with --out for another folder) to rebuild it"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_newer(schema: Any) -> bool:
+    match = re.fullmatch(r"zoo\.manifest/(\d+)", schema) if isinstance(schema, str) else None
+    return bool(match) and int(match.group(1)) > int(SCHEMA.rsplit("/", 1)[1])
 
 
 def manifest_problem(manifest: dict[str, Any]) -> str | None:
@@ -133,6 +148,6 @@ def record_entry(out: Path, name: str, entry: dict[str, Any] | None) -> Path:
         entries.pop(name, None)
     else:
         entries[name] = entry
-    files.write_json(out / MANIFEST, {"schema": SCHEMA, "updated": environment.now(),
+    files.write_json(out / MANIFEST, {"schema": SCHEMA, "zoo_version": __version__, "updated": environment.now(),
                                       "entries": dict(sorted(entries.items()))})
     return out / MANIFEST

@@ -4,8 +4,8 @@ entry's ONNX export.
 Uses onnxruntime, numpy and Pillow only, never Keras: what it does, an app can do with the
 export's metadata alone. The model file must match the sha256 that ``manifest.json`` records,
 so a replaced or damaged file is refused rather than trusted. Without a folder given, the export
-comes from the reference set shipped with zoo, or, for an entry it lacks (a plugin's), from the
-user's runs.
+comes from the reference set the entry's plugin ships (zoo's own for the built-ins), or, for an entry
+without one, from the user's runs.
 """
 
 from __future__ import annotations
@@ -100,13 +100,17 @@ class Prediction:
 
 
 def export_folder(name: str, out: str | Path | None = None) -> Path:
-    """The folder whose ``NAME/model.onnx`` serves ``name``: ``out`` when given; else the reference set
-    when it has the entry, else the user's runs folder."""
+    """The folder whose ``NAME/model.onnx`` serves ``name``: ``out`` when given; else the reference set its plugin
+    ships (zoo's own for the built-ins, downloaded first if it is given by URL), when that has the entry; else the
+    user's runs folder."""
     if out is not None:
         return Path(out)
-    reference = locations.reference_dir()
-    if reference is not None and (reference / name / ONNX_FILE).is_file():
-        return reference
+    from zoo.plugins import load_registry
+    from zoo.reference_sets import reference_root
+
+    shipped = reference_root(name, load_registry(), fetch=True)
+    if shipped is not None and (shipped / name / ONNX_FILE).is_file():
+        return shipped
     return locations.runs_dir()
 
 

@@ -52,7 +52,7 @@ class Site:
     out: Path | None
     ort: Path
     data_dir: str | Path | None = None
-    reference: Path | None = None  # None: the reference set shipped with zoo
+    reference: Path | None = None  # None: the reference sets the plugins ship (zoo's own among them)
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def folders(self) -> dict[str, Path]:
@@ -181,13 +181,13 @@ def serve(out: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     site = Site(out, site_files.ort_folder(), data_dir)
     folders = site.folders()
     if not folders:
-        raise ServeError(f"no ONNX exports in {out} or {site_files.reference_folder()}; run 'zoo run NAME' first")
+        raise ServeError(f"no ONNX exports in {out} or in any plugin's reference set; run 'zoo run NAME' first")
     server = make_server(site, host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"zoo: playground at http://{shown}:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)
     runs = sum(site_files.from_runs(folder, out) for folder in folders.values())
-    print(f"zoo: {len(folders)} entries: {runs} from your runs in {out}, {len(folders) - runs} from the reference "
-          f"set {site_files.reference_folder()}", flush=True)
+    print(f"zoo: {len(folders)} entries: {runs} from your runs in {out}, {len(folders) - runs} from the plugins' "
+          "reference sets", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"zoo: note: listening on {host}, so other machines that can reach it can open the page",
               file=sys.stderr)

@@ -6,7 +6,7 @@
   another folder holding the same files. Only the two files of its WebAssembly build that
   the page loads are served (``ORT_FILES``).
 - Each entry's export folder comes from ``export_folders``: the user's run when it has an
-  ONNX export, else the reference copy. Only the files in ``ENTRY_FILES`` (and report
+  ONNX export, else the results its plugin ships (zoo's reference set for the built-ins). Only the files in ``ENTRY_FILES`` (and report
   figures) are served from it, never anything else in the folder.
 
 Light on purpose: no numpy, no onnx, no Keras.
@@ -44,22 +44,33 @@ class ServeError(ZooError):
 
 
 def export_folders(out: Path | None, reference: Path | None = None) -> dict[str, Path]:
-    """Each entry's export folder by name: ``out/NAME`` when it has a model.onnx, else the reference's.
+    """Each entry's export folder by name: ``out/NAME`` when it has a model.onnx, else its shipped results'.
 
-    The one place that decides where an entry comes from (dot-folders, i.e. staging, left out);
-    ``reference`` defaults to the reference set shipped with zoo.
+    The one place that decides where an entry comes from (dot-folders, i.e. staging, left out). The shipped
+    results are every plugin's reference set, zoo's own included, each entry checked against its set's
+    manifest; a ``reference`` folder given stands in for them all.
     """
-    folders = {}
-    for root in (reference or reference_folder(), out):  # the user's runs last, so they win
-        if root is not None and Path(root).is_dir():
-            folders.update({p.parent.name: p.parent for p in Path(root).glob(f"*/{ONNX_FILE}")
-                            if not p.parent.name.startswith(".")})
+    if reference is not None:
+        folders = _onnx_folders(Path(reference))
+    else:
+        folders = {name: folder for name, folder in shipped_folders().items() if (folder / ONNX_FILE).is_file()}
+    if out is not None:
+        folders.update(_onnx_folders(Path(out)))  # the user's runs last, so they win
     return dict(sorted(folders.items()))
 
 
-def reference_folder() -> Path:
-    """The reference set shipped with zoo (a folder that does not exist when this installation has none)."""
-    return locations.reference_dir() or locations.zoo_home() / "no-reference-set"
+def _onnx_folders(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        return {}
+    return {p.parent.name: p.parent for p in root.glob(f"*/{ONNX_FILE}") if not p.parent.name.startswith(".")}
+
+
+def shipped_folders() -> dict[str, Path]:
+    """The folder of every entry's checked shipped results (``zoo.reference_sets``)."""
+    from zoo.plugins import load_registry
+    from zoo.reference_sets import shipped_entries
+
+    return shipped_entries(load_registry())
 
 
 def ort_folder() -> Path:
@@ -94,9 +105,11 @@ def entry_file(folders: dict[str, Path], name: str, relative: str) -> Path | Non
 
 
 def from_runs(folder: Path, out: Path | None, reference: Path | None = None) -> bool:
-    """Whether an entry's folder (from ``export_folders``) is the user's own run rather than the reference's."""
-    reference = reference or reference_folder()
-    return out is not None and folder.parent.resolve() == Path(out).resolve() != reference.resolve()
+    """Whether an entry's folder (from ``export_folders``) is the user's own run rather than shipped results."""
+    shipped = {Path(reference).resolve()} if reference is not None else \
+        {f.parent.resolve() for f in shipped_folders().values()}
+    parent = folder.parent.resolve()
+    return out is not None and parent == Path(out).resolve() and parent not in shipped
 
 
 def entry_index(folders: dict[str, Path], out: Path | None, reference: Path | None = None) -> dict[str, Any]:
@@ -115,4 +128,4 @@ def entry_index(folders: dict[str, Path], out: Path | None, reference: Path | No
             "test_points": base + "test-points.json",
         })
     return {"schema": "zoo.playground/1", "runs": str(out) if out is not None else None,
-            "reference": str(reference or reference_folder()), "entries": entries}
+            "reference": str(reference) if reference is not None else None, "entries": entries}

@@ -3,7 +3,12 @@
 A wine's 13 measurements run from about 0.1 (nonflavanoid phenols) to 1,680 (proline), so the model
 standardises each column. Declared in the spec, the standardisation travels in the ONNX export's
 metadata, and every app (zoo predict, the playground, onnx_consumer.py) applies it.
+
+The package ships its trained results (``reference/``, built with ``zoo reference wine --dest
+zoo_wine/reference``), so its users predict and load the weights without training.
 """
+
+from pathlib import Path
 
 import zoo
 
@@ -61,3 +66,8 @@ def register_models(register):
         preprocess=zoo.Preprocess.standardize(MEAN, STD),
         tags=("mlp", "tabular"),
     ))
+
+
+@zoo.hookimpl
+def register_reference_sets(register):
+    register(zoo.ReferenceSet(folder=Path(__file__).parent / "reference"))
