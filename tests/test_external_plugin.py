@@ -43,7 +43,8 @@ def test_pip_installed_plugin_is_listed_and_trains(tmp_path):
 
 def test_readme_shows_the_examples_as_they_are():
     readme = (EXAMPLE.parent.parent / "README.md").read_text()
-    for path in (EXAMPLE / "pyproject.toml", EXAMPLE / "zoo_iris_wide.py", WINE / "zoo_wine" / "__init__.py"):
+    for path in (EXAMPLE / "pyproject.toml", EXAMPLE / "zoo_iris_wide.py", WINE / "zoo_wine" / "dataset.py",
+                 WINE / "zoo_wine" / "model.py"):
         assert path.read_text().strip() in readme, f"README's copy of {path.name} is out of date"
 
 
@@ -68,7 +69,7 @@ def test_a_tabular_plugin_standardises_each_feature_in_training_and_in_its_expor
     run = zoo_cli("run", "wine_mlp", "--out", "out", site=site, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "out" / "wine_mlp" / "report.json").read_text())
-    assert report["metrics"]["accuracy"] > 0.85 and report["package"] == {"name": "zoo-wine", "version": "0.1.0"}
+    assert report["metrics"]["accuracy"] > 0.85 and report["package"] == {"name": "zoo-wine", "version": "0.2.0"}
     assert report["onnx"]["input"]["preprocessing"].startswith("per feature: x * (1.234, 0.8741")
     np.savetxt(tmp_path / "rows.csv", zoo_wine.load_split().x_test[:3], delimiter=",", fmt="%.4f")
     predicted = zoo_cli("predict", "wine_mlp", "rows.csv", "--out", "out", "--json", site=site, cwd=tmp_path)

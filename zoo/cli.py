@@ -174,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help=f"where the runs are: {RUNS_HELP}")
     _device_copy_flags(p)
 
+    p = command("check", cmd_check, "the conformance checks a plugin's CI runs: a line per check per entry")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns (default: every model "
+                                                            "of --plugin's distribution, else zoo's own)")
+    p.add_argument("--plugin", help="every model of this plugin's distribution")
+    p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
+
+    p = command("new", cmd_new, "start a new plugin package from zoo's template (a dataset, a model, the kit, CI)")
+    p.add_argument("kind", choices=("plugin",))
+    p.add_argument("dest", type=Path, metavar="DIR", help="a new or empty folder for the package")
+    p.add_argument("--name", required=True, help="the plugin's entry-point name, e.g. blobs (the package becomes "
+                                                 "zoo-blobs, module zoo_blobs, model blobs_mlp)")
+    p.add_argument("--description", help="one line on what the plugin adds")
+
     p = command("reference", cmd_reference, "build a plugin's reference set: its entries trained with zoo run's "
                                             "own path, with manifest, into a folder to ship with the plugin")
     p.add_argument("plugin", metavar="PLUGIN", help="a plugin's entry-point name; every entry of its distribution")
@@ -537,6 +550,37 @@ def cmd_predict(args) -> int:
     else:
         for prediction in predictions:
             print(prediction.describe())
+    return 0
+
+
+def cmd_check(args) -> int:
+    from collections import Counter
+
+    from zoo.checks import CHECKS, run_checks
+    from zoo.plugins import load_registry
+    from zoo.reference import entries_of
+
+    registry = load_registry()
+    names = [spec.name for spec in registry.select(args.names)] if args.names else entries_of(registry, args.plugin)
+    width = max(map(len, names))
+    counts: Counter[str] = Counter()
+    for result in run_checks(names, registry, args.data_dir):  # a line as each check ends: some train and export
+        counts[result.status] += 1
+        print(f"{result.entry:<{width}}  {result.check:<{max(map(len, CHECKS))}}  {result.status:<7}  "
+              f"{result.seconds:5.1f} s  {result.message}", flush=True)
+    parts = ", ".join(f"{counts[k]} {k}" for k in ("passed", "failed", "skipped") if counts[k])
+    print(f"zoo check: {sum(counts.values())} checks of {len(names)} model(s) ran: {parts}")
+    if counts["failed"]:
+        raise ZooError(f"{counts['failed']} check(s) failed; each says why above")
+    return 0
+
+
+def cmd_new(args) -> int:
+    from zoo.new_plugin import new_plugin
+
+    dest = new_plugin(args.dest, args.name, args.description)
+    print(f"plugin {args.name!r} written to {dest}; next: pip install -e '{dest}[test]', then pytest in {dest}, "
+          f"then 'zoo reference {args.name} --dest {dest}/zoo_{args.name}/reference' (see its README)")
     return 0
 
 
