@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 import zoo
 import zoo.checks
@@ -16,7 +15,7 @@ from plugin_fakes import DatasetPlugin, ModelPlugin, source, tiny_dataset, tiny_
 from zoo.checks import CheckedEntry, run_check
 from zoo.plugins import build_registry
 from zoo.testing import parametrize_with_checks
-from test_shipped_results import WINE
+from test_shipped_results import WINE, wine_site  # noqa: F401  (a fixture)
 
 
 @parametrize_with_checks()  # zoo's own entries, as an author's suite calls it for theirs
@@ -68,15 +67,6 @@ def run_suite(tmp_path, site, body: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(site), "ZOO_HOME": str(tmp_path / "home")}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_kit.py"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def wine_site(tmp_path_factory):
-    site = tmp_path_factory.mktemp("kit-site")
-    package = shutil.copytree(WINE, tmp_path_factory.mktemp("kit-source") / "zoo-wine")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(package)], check=True, timeout=300)
-    return site
 
 
 def test_the_kit_generates_its_tests_in_an_authors_suite_with_counts(wine_site, tmp_path):

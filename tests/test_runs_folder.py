@@ -180,7 +180,8 @@ def test_create_model_with_unloadable_reference_weights_is_a_zoo_error(tmp_path,
         zoo.create_model("iris_mlp", trained=True)
 
     (reference / "manifest.json").write_text(json.dumps({"schema": "zoo.manifest/1", "entries": []}))
-    with pytest.warns(ZooWarning, match="plugin 'reference_set'.s reference set: .*\"entries\" is a list.*reinstall zoo"):
+    refused = "plugin 'reference_set'.s reference set: .*\"entries\" is a list.*reinstall zoo"
+    with pytest.warns(ZooWarning, match=refused):
         with pytest.raises(ZooError, match="no reference weights for 'iris_mlp'"):
             zoo.create_model("iris_mlp", trained=True)
 

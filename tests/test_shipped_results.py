@@ -13,13 +13,12 @@ import threading
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import zoo
 from plugin_fakes import DatasetPlugin, ModelPlugin, source, tiny_model
 from zoo.errors import ZooWarning
-from zoo.plugins import build_registry, discover
+from zoo.plugins import build_registry
 from zoo.reference_sets import cache_folder, reference_root, shipped_entries
 
 WINE = Path(__file__).resolve().parent.parent / "examples" / "zoo-wine"
@@ -71,14 +70,16 @@ def test_a_plugins_set_serves_its_entries(tiny_set, tmp_path):
 
 
 @pytest.mark.parametrize("damage, says", [
-    (lambda s: (s / "tiny_net" / "model.onnx").write_bytes(b"tampered"), "has a tiny_net/model.onnx whose sha256 differs from its manifest's"),
+    (lambda s: (s / "tiny_net" / "model.onnx").write_bytes(b"tampered"),
+     "has a tiny_net/model.onnx whose sha256 differs from its manifest's"),
     (lambda s: (s / "tiny_net" / "model.keras").unlink(), "lacks tiny_net/model.keras, which its manifest lists"),
 ])
 def test_a_damaged_entry_is_refused_alone(tiny_set, tmp_path, damage, says):
     shipped = shutil.copytree(tiny_set, tmp_path / "set")
     damage(shipped)
     registry = registry_with(zoo.ReferenceSet(folder=shipped))
-    (roots, problems) = refusals(lambda: (reference_root("tiny_net", registry), reference_root("tiny_other", registry)))
+    (roots, problems) = refusals(lambda: (reference_root("tiny_net", registry),
+                                          reference_root("tiny_other", registry)))
     assert roots == (None, shipped)  # the other entry of the same set still serves
     assert problems == [f"plugin 'shipped''s reference set {says}: its results for 'tiny_net' are not used; "
                         "reinstall fake-pkg"]
@@ -102,7 +103,8 @@ def test_results_for_an_entry_the_distribution_does_not_register_are_ignored(tin
     registry = build_registry([source("data", DatasetPlugin(), "pkg-a"), source("net", ModelPlugin(), "pkg-a"),
                                source("other", ModelPlugin(tiny_model("tiny_other")), "pkg-b"),
                                source("shipped", SetPlugin(zoo.ReferenceSet(folder=tiny_set)), "pkg-a")])
-    (roots, problems) = refusals(lambda: (reference_root("tiny_net", registry), reference_root("tiny_other", registry)))
+    (roots, problems) = refusals(lambda: (reference_root("tiny_net", registry),
+                                          reference_root("tiny_other", registry)))
     assert roots == (tiny_set, None)
     assert problems == ["plugin 'shipped''s reference set holds results for 'tiny_other', which pkg-a does not "
                         "register: they are not used; rebuild the set with 'zoo reference PLUGIN --dest DIR'"]
@@ -151,7 +153,8 @@ def test_a_download_that_fails_its_checksum_is_discarded(archive_server):
     declared = zoo.ReferenceSet(url=url, sha256="0" * 64)
     (root, problems) = refusals(lambda: reference_root("tiny_net", registry_with(declared), fetch=True))
     assert root is None and len(problems) == 1
-    assert f"download of {url} has sha256 {digest[:12]}…, not the declared 000000000000…; it was discarded" in problems[0]
+    assert f"download of {url} has sha256 {digest[:12]}…, not the declared 000000000000…; it was discarded" \
+        in problems[0]
     assert not cache_folder(declared).exists()
     assert not [p for p in cache_folder(declared).parent.iterdir() if p.name.startswith(".")]
 
@@ -198,6 +201,11 @@ def test_after_pip_install_a_plugins_entry_lists_predicts_and_loads_with_no_trai
                          env={**os.environ, "PYTHONPATH": str(wine_site), "ZOO_HOME": str(work / "home")}, cwd=work,
                          timeout=300)
     assert api.returncode == 0 and api.stdout.split()[-1] == "True", api.stderr[-3000:]
+    served = subprocess.run([sys.executable, "-c", "from zoo.web.site_files import export_folders; "
+                             "print(export_folders(None)['wine_mlp'])"], capture_output=True, text=True, cwd=work,
+                            env={**os.environ, "PYTHONPATH": str(wine_site), "ZOO_HOME": str(work / "home")},
+                            timeout=300)
+    assert served.stdout.strip() == str(wine_site / "zoo_wine" / "reference" / "wine_mlp"), served.stderr  # zoo serve
     assert sorted(p.name for p in work.iterdir()) == ["wine.csv"]  # nothing trained, nothing written
 
 
