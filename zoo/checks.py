@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +172,7 @@ def check_exports(entry: CheckedEntry) -> str:
     request = ExportRequest(spec, dataset, data.x_test, data.truth, expected, tuple(few.x_test.shape[1:]),
                             str(few.x_test.dtype), metric, f"keras {keras.__version__} (zoo check)")
     folder = Path(tempfile.mkdtemp(prefix=f"zoo-check-{entry.name}-"))
+    weakref.finalize(entry, shutil.rmtree, folder, True)  # the metadata check reads the export; then it goes
     try:
         facts = export_onnx(model, request, folder)
     except ZooError as exc:
