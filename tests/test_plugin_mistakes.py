@@ -15,7 +15,8 @@ import onnx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent / "zoo-mistakes"
-PLUGINS = ("typo", "two_hooks", "broken", "misfit", "called", "impostor", "normalized", "standardized", "exits")
+PLUGINS = ("typo", "two_hooks", "broken", "misfit", "called", "impostor", "normalized", "standardized", "exits",
+           "custom")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,23 @@ def test_a_plugin_that_exits_at_import_is_one_warning(site, tmp_path):
     assert stderr_lines(result) == ["zoo: warning: plugin 'exits' failed to load: SystemExit(3): it called sys.exit(), "
                                     "which a plugin must not do; raise an exception instead"]
     assert "iris_mlp" in [row["name"] for row in json.loads(result.stdout)]
+
+
+def test_a_custom_layer_declared_in_custom_objects_loads_in_a_new_process(site, tmp_path):
+    """Registered with Keras inside build(), the layer is unknown to a new process until zoo loads the saved model
+    with the spec's custom_objects; a model that forgets to declare it is told how, in one line."""
+    trained = zoo(site, tmp_path, "run", "iris_custom", "iris_custom_undeclared", "--epochs", "1", "--out", "out",
+                  plugins=("custom",))
+    assert trained.returncode == 0, trained.stderr
+    exported = zoo(site, tmp_path, "export", "iris_custom", "--out", "out", plugins=("custom",))
+    assert exported.returncode == 0, exported.stderr
+    refused = zoo(site, tmp_path, "report", "iris_custom_undeclared", "--out", "out", plugins=("custom",))
+    assert refused.returncode == 1
+    assert stderr_lines(refused)[0].endswith("model.keras: uses a class Keras does not know in this process (Doubler); "
+                                             "declare it in the model's spec: custom_objects=lambda: {'Doubler': "
+                                             "Doubler} (see README: custom layers)")
+    listed = zoo(site, tmp_path, "list", "iris_custom", "--json", plugins=("custom",))
+    assert listed.returncode == 0 and "keras" not in listed.stderr
 
 
 def test_every_implementation_of_a_hook_registers(site, tmp_path):

@@ -77,7 +77,7 @@ def test_iris_csv_rows_and_regression_values(trained_runs, tmp_path, capsys):
 @pytest.mark.parametrize("case, message", [
     ("big.png", "big.png: 32x32 pixels; mnist_mlp takes 28x28 uint8 pixels 0-255, so resize it first"),
     ("text.png", "text.png: not a readable PNG image"),
-    ("photo.jpg", "photo.jpg: unsupported file type '.jpg'; give PNG images, .npy arrays or .csv rows"),
+    ("photo.gif", "photo.gif: unsupported file type '.gif'; give PNG or JPEG images, .npy arrays or .csv rows"),
     ("scaled.npy", "scaled.npy: values from 0 to 1; mnist_mlp takes 28x28 uint8 pixels 0-255"),
     ("wrong_shape.npy", "wrong_shape.npy: an array of shape (2, 784); mnist_mlp takes 28x28 uint8"),
     ("deep.png", "deep.png: I;16 pixels (more than 8 bits); give an 8-bit PNG"),
@@ -87,7 +87,7 @@ def test_bad_images_get_one_clear_line(trained_runs, mnist_test, tmp_path, capsy
     image = mnist_test.x_test[0]
     Image.fromarray(image).resize((32, 32)).save(tmp_path / "big.png")
     (tmp_path / "text.png").write_text("not an image")
-    Image.fromarray(image).save(tmp_path / "photo.jpg")
+    Image.fromarray(image).save(tmp_path / "photo.gif")
     np.save(tmp_path / "scaled.npy", image / 255.0)
     np.save(tmp_path / "wrong_shape.npy", mnist_test.x_test[:2].reshape(2, 784))
     Image.fromarray(image.astype(np.uint16) * 256).save(tmp_path / "deep.png")

@@ -106,7 +106,7 @@ def _reference_model(name: str) -> keras.Model:
                        f"warned); train it with zoo.train({name!r}) (or 'zoo run {name}') and use that run's model")
     plugin = registry.plugins[registry.owner(registry.model(name))]
     fix = "reinstall zoo" if plugin.builtin else f"reinstall {plugin.package or 'its plugin'}"
-    return load_saved_model(root / name / MODEL_FILE, fix, compile=False)
+    return load_saved_model(root / name / MODEL_FILE, fix, compile=False, spec=registry.model(name))
 
 
 def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:

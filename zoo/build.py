@@ -72,9 +72,16 @@ def compile_model(spec: ModelSpec, plugin: PluginInfo | None = None) -> keras.Mo
     return model
 
 
-def check_data(spec: ModelSpec, raw_sample_shape: tuple[int, ...], plugin: PluginInfo | None = None) -> None:
-    """Raise FitError when ``spec``'s declared preprocessing does not fit raw samples of this shape."""
-    problem = spec.preprocess.feature_problem(tuple(raw_sample_shape))
+def check_data(spec: ModelSpec, raw_samples: np.ndarray, plugin: PluginInfo | None = None) -> None:
+    """Raise FitError when ``spec`` cannot take these raw samples: not numbers, or a shape its declared
+    preprocessing does not fit."""
+    raw_samples = np.asarray(raw_samples)
+    if raw_samples.dtype.kind not in "biuf":
+        raise FitError(f"{_whose(spec, plugin)}: its dataset's samples are {raw_samples.dtype} values (text or "
+                       "objects), not numbers; zoo trains and exports numeric inputs only, since an export must run "
+                       "with onnxruntime alone: map each word to an integer token id in the dataset's load() (a "
+                       "fixed vocabulary) and start the model with keras.layers.Embedding")
+    problem = spec.preprocess.feature_problem(tuple(raw_samples.shape[1:]))
     if problem:
         raise FitError(f"{_whose(spec, plugin)}: {problem}")
 

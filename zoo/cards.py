@@ -31,6 +31,7 @@ class Result:
     train_samples_per_sec: float | None
     backend: str | None
     onnx: dict[str, Any] | None  # {"file", "sha256", "bytes"}, or {"failed"/"skipped": reason}, or None
+    macs_uncounted: tuple[str, ...] = ()  # layers with weights that "macs" leaves out
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class ModelCard:
     optimizer: Any
     loss: Any
     build_error: str | None = None  # why build() failed, when the card had to build the model
+
+    @property
+    def macs_uncounted(self) -> tuple[str, ...]:
+        """Layers with weights whose arithmetic ``macs`` leaves out, as the run that counted it found them."""
+        return next((r.macs_uncounted for r in (self.reference, self.latest) if r and r.macs), ())
 
     @property
     def onnx_file(self) -> Path | None:
@@ -140,6 +146,7 @@ def _result(folder: Path, spec: ModelSpec, plugin: PluginInfo, *, count_again_if
         value=(report.get("measured") or {}).get("value"), test_samples=(report.get("data") or {}).get("n_test"),
         folder=folder, created=report.get("created"), params=params, macs=training.get("macs") if params else None,
         train_samples_per_sec=training.get("train_samples_per_sec"), backend=env.get("backend"),
+        macs_uncounted=tuple(training.get("macs_uncounted") or ()),
         onnx={k: onnx[k] for k in ("file", "sha256", "bytes", "failed", "skipped") if k in onnx} if onnx else None)
 
 

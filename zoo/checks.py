@@ -131,7 +131,7 @@ def check_fits_dataset(entry: CheckedEntry) -> str:
 
     data, spec = entry.data(), entry.spec
     try:
-        check_data(spec, entry.shared["few"].x_train.shape[1:], entry.plugin)
+        check_data(spec, entry.shared["few"].x_train, entry.plugin)
         model = compile_model(spec, entry.plugin)
         check_fits(spec, model, data, entry.plugin)
     except ZooError as exc:

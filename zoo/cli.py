@@ -328,7 +328,8 @@ def cmd_info(args) -> int:
         ("plugin", plugin.describe().removeprefix("plugin ")),
         ("dataset", f"{dataset.name} ({dataset.description})"),
         ("parameters", "build failed: " + card.build_error if card.build_error else
-         f"{card.params:,}" + (f", {card.macs:,} MACs per sample" if card.macs else "") if card.params else "—"),
+         f"{card.params:,}" + (f", {card.macs:,} MACs per sample" if card.macs else "")
+         + (f" (not counted: {', '.join(card.macs_uncounted)})" if card.macs_uncounted else "") if card.params else "—"),
         ("preprocess", f"{card.preprocessing}{'; one-hot labels' if spec.one_hot else ''}"
                        f"{'; training set augmented' if spec.augment else ''}{f'; target {spec.target}' if spec.target else ''}"),
         ("compile", f"optimizer={json.dumps(spec.compile.optimizer)} loss={json.dumps(spec.compile.loss)} "

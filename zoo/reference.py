@@ -59,8 +59,8 @@ def build_reference(dest: Path, data_dir: str | None, seed: int = 0, *, plugin: 
             if "file" not in run.report.get("onnx", {}):
                 raise ZooError(f"{name}: no ONNX export ({run.report.get('onnx')}); nothing replaced in {dest}")
             # Without the optimizer's state: a third of the size.
-            save_model(load_saved_model(run.folder / "model.keras", f"run 'zoo run {name}'", compile=False),
-                       run.folder / "model.keras")
+            save_model(load_saved_model(run.folder / "model.keras", f"run 'zoo run {name}'", compile=False,
+                                        spec=run.spec), run.folder / "model.keras")
         with files.staged_folder(dest) as staging:
             for name in names:
                 (staging / name).mkdir()

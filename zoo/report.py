@@ -23,9 +23,10 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
                  evaluation: Evaluation, *, plugin: PluginInfo | None = None,
                  distribution: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a run measured, with the tutorial's number beside zoo's, and the code that produced it."""
-    from zoo.flops import forward_macs
+    from zoo.flops import count_macs
 
     metric, value = evaluation.primary
+    macs = count_macs(trained.model)
     settings = trained.settings
     report = {
         "schema": SCHEMA,
@@ -45,7 +46,10 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "per_target": evaluation.per_target,
         "history": trained.history,
         "training": {
-            "params": int(trained.model.count_params()), "macs": forward_macs(trained.model),
+            "params": int(trained.model.count_params()), "macs": macs.total,
+            # Layers with weights whose arithmetic "macs" leaves out (a custom layer, say), so the total is not
+            # taken for the whole network's.
+            "macs_uncounted": list(macs.uncounted),
             "epochs": settings.epochs, "batch_size": settings.batch_size,
             "steps_per_epoch": settings.steps_per_epoch, "seed": settings.seed,
             "steps_per_execution": trained.steps_per_execution,

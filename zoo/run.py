@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -133,7 +134,7 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     backup = resume_folder(worker_backup_folder(folder, distribution) if distribution else folder, options.resume)
     plugin = registry.plugin(registry.owner(spec))
     splits = load_dataset(dataset, options.data_dir)
-    check_data(spec, splits.x_train.shape[1:], plugin)
+    check_data(spec, splits.x_train, plugin)
     data = prepare(spec, dataset, splits)
     settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed)
     try:
@@ -338,18 +339,20 @@ def load_run(name: str, out: str | Path | None = None, data_dir: str | Path | No
     if stale:
         raise ZooError(f"the run in {folder} is not a run of today's {name!r}: {stale}; run it again with "
                        f"'zoo run {name} --out {out}'")
-    model = load_saved_model(model_path, f"run 'zoo run {name} --out {out}' again")
+    model = load_saved_model(model_path, f"run 'zoo run {name} --out {out}' again", spec=spec)
     splits = load_dataset(dataset, data_dir)
     data = prepare(spec, dataset, splits)
     return Run(spec, dataset, splits, data, model, evaluate(spec, dataset, model, data), report, folder)
 
 
-def load_saved_model(path: Path, fix: str, *, compile: bool = True) -> keras.Model:
-    """``path`` loaded in Keras' safe mode; a file it cannot load is a ZooError in one line ending with ``fix``."""
+def load_saved_model(path: Path, fix: str, *, compile: bool = True, spec: ModelSpec | None = None) -> keras.Model:
+    """``path`` loaded in Keras' safe mode, knowing ``spec``'s custom objects; a file it cannot load is a ZooError in
+    one line ending with ``fix``."""
     import keras
 
+    custom = _custom_objects(spec)
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=compile)
+        return keras.saving.load_model(path, safe_mode=True, compile=compile, custom_objects=custom)
     except Exception as exc:  # Keras raises many kinds for a damaged, foreign or unsafe file
         text = str(exc)
         if "safe_mode" in text or "unsafe" in text:
@@ -358,11 +361,25 @@ def load_saved_model(path: Path, fix: str, *, compile: bool = True) -> keras.Mod
                            "file, load it yourself with keras.saving.load_model(path, safe_mode=False); else "
                            f"{fix}") from exc
         if "Could not locate" in text or "Unknown layer" in text:
-            raise ZooError(f"{path}: uses a class Keras does not know in this process "
-                           f"({text.strip().splitlines()[0][:200]}); {fix}") from exc
+            name = re.search(r"Could not locate (?:class|function) '(\w+)'|Unknown layer: '?(\w+)'?", text)
+            name = name and next(group for group in name.groups() if group)
+            declare = (f"declare it in the model's spec: custom_objects=lambda: {{{name!r}: {name}}}" if name else
+                       "declare it in the model's spec's custom_objects")
+            raise ZooError(f"{path}: uses a class Keras does not know in this process ({name or 'a custom object'}); "
+                           f"{declare} (see README: custom layers)") from exc
         first = text.strip().splitlines()[0][:200] if text.strip() else ""
         raise ZooError(f"{path}: cannot load the saved model ({type(exc).__name__}{': ' + first if first else ''}); "
                        f"{fix}") from exc
+
+
+def _custom_objects(spec: ModelSpec | None) -> dict[str, Any] | None:
+    if spec is None or spec.custom_objects is None:
+        return None
+    try:
+        return dict(spec.custom_objects())
+    except Exception as exc:  # a plugin's code can raise anything
+        raise ZooError(f"model {spec.name!r}: its custom_objects() raised {type(exc).__name__}: {exc}; fix the "
+                       "plugin") from exc
 
 
 def refresh_report(name: str, out: str | Path | None = None, data_dir: str | Path | None = None,

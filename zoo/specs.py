@@ -302,6 +302,9 @@ class ModelSpec:
         augment: ``(x, y) -> (x, y)`` applied to the preprocessed training set.
         test_variants: name -> function of the preprocessed test inputs, scored beside the plain test set.
         tags: for ``zoo list --tag``.
+        custom_objects: a function of no arguments returning the custom layers, losses and functions the model
+            uses, by the names its saved ``model.keras`` records (``{"MyLayer": MyLayer}``). zoo calls it, with
+            Keras imported, only to load a saved model, so the plugin's module still imports no Keras.
     """
 
     name: str
@@ -321,6 +324,7 @@ class ModelSpec:
     # Extra evaluations on transformed (preprocessed) test inputs, reported beside the plain one.
     test_variants: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    custom_objects: Callable[[], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         what = f"model {self.name!r}"
@@ -343,6 +347,9 @@ class ModelSpec:
                what, f"preprocess.shape must be positive integers, not {shape!r}")
         _check(all(callable(f) for f in self.test_variants.values()), what, "test_variants must map names to functions")
         _check(self.augment is None or callable(self.augment), what, "augment must be a function")
+        _check(self.custom_objects is None or callable(self.custom_objects), what,
+               "custom_objects must be a function returning {name: class}, e.g. custom_objects=lambda: "
+               "{'MyLayer': my_layer_class()}, so the module need not import Keras")
 
     @property
     def task(self) -> Task:

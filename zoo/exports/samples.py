@@ -19,7 +19,8 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.exports.metadata import OnnxMetadata
 
-SUFFIXES = (".png", ".npy", ".csv")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SUFFIXES = (*IMAGE_SUFFIXES, ".npy", ".csv")
 
 
 class PredictError(ZooError):
@@ -50,12 +51,12 @@ def read_samples(path: str | Path, metadata: OnnxMetadata) -> tuple[list[str], n
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise PredictError(f"{path}: unsupported file type {suffix or '(none)'!r}; give PNG images, "
+        raise PredictError(f"{path}: unsupported file type {suffix or '(none)'!r}; give PNG or JPEG images, "
                            ".npy arrays or .csv rows")
     _check_regular_file(path)
     try:
-        if suffix == ".png":
-            return [path.name], read_png(path, metadata)[None]
+        if suffix in IMAGE_SUFFIXES:
+            return [path.name], read_image(path, metadata)[None]
         if suffix == ".npy":
             batch = read_npy(path, metadata)
             return ([path.name] if len(batch) == 1 else [f"{path.name}[{i}]" for i in range(len(batch))]), batch
@@ -105,35 +106,66 @@ def png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
-def read_png(path: Path, metadata: OnnxMetadata) -> np.ndarray:
-    """A greyscale PNG of exactly the model's raw image size, as uint8 pixels; the size is checked before decoding."""
+# An image's channels -> the Pillow mode its pixels are read in.
+CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def image_layout(metadata: OnnxMetadata) -> tuple[int, int, int | None] | None:
+    """(height, width, channels; None for a 2-D greyscale sample) when the model takes 8-bit images, else None."""
+    shape = tuple(metadata.raw_input_shape)
+    if metadata.raw_input_dtype != "uint8" or len(shape) not in (2, 3):
+        return None
+    if len(shape) == 2:
+        return shape[0], shape[1], None
+    return shape if shape[2] in CHANNEL_MODES else None
+
+
+def read_image(path: Path, metadata: OnnxMetadata) -> np.ndarray:
+    """A PNG or JPEG of exactly the model's raw image size, as uint8 pixels in the channels it takes (colour is
+    converted to grey for a greyscale model, grey to colour for a colour one); the size is checked from the
+    file's header before anything is decoded."""
     import warnings
 
     from PIL import Image
 
-    shape = tuple(metadata.raw_input_shape)
-    if len(shape) != 2 or metadata.raw_input_dtype != "uint8":
+    layout = image_layout(metadata)
+    if layout is None:
         raise PredictError(f"{path}: {metadata.model_name} does not take images; "
                            f"give .npy or .csv rows ({_expects(metadata)})")
-    width, height = png_size(path)
-    if (width, height) != (shape[1], shape[0]):
-        raise PredictError(f"{path}: {width}x{height} pixels; {_expects(metadata)}, so resize it first")
+    height, width, channels = layout
+    kind = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    size = png_size(path) if kind == "PNG" else _jpeg_size(path)
+    if size != (width, height):
+        raise PredictError(f"{path}: {size[0]}x{size[1]} pixels; {_expects(metadata)}, so resize it first")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the size is already checked
-            with Image.open(path, formats=["PNG"]) as image:
-                if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-                    raise PredictError(f"{path}: {image.mode} pixels (more than 8 bits); give an 8-bit PNG "
+            with Image.open(path, formats=[kind]) as image:
+                if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr"):
+                    raise PredictError(f"{path}: {image.mode} pixels (more than 8 bits); give an 8-bit {kind} "
                                        f"({_expects(metadata)})")
-                if image.size != (shape[1], shape[0]):
+                if image.size != (width, height):
                     raise PredictError(f"{path}: {image.size[0]}x{image.size[1]} pixels; {_expects(metadata)}")
                 image.load()
-                pixels = np.asarray(image.convert("L"), dtype=np.uint8)
+                pixels = np.asarray(image.convert(CHANNEL_MODES[channels or 1]), dtype=np.uint8)
     except PredictError:
         raise
-    except Exception as exc:  # a damaged PNG fails inside Pillow or zlib with many kinds of error
-        raise PredictError(f"{path}: not a readable PNG image ({first_line(exc)})") from exc
-    return pixels
+    except Exception as exc:  # a damaged image fails inside Pillow, zlib or libjpeg with many kinds of error
+        raise PredictError(f"{path}: not a readable {kind} image ({first_line(exc)})") from exc
+    return pixels[..., None] if channels == 1 else pixels
+
+
+def _jpeg_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a JPEG from its header; Pillow opens it lazily, decoding nothing."""
+    from PIL import Image
+
+    try:
+        with Image.open(path, formats=["JPEG"]) as image:
+            return image.size
+    except Image.DecompressionBombError as exc:
+        raise PredictError(f"{path}: {first_line(exc)}; give an image of the size the model takes") from exc
+    except Exception as exc:  # not a JPEG, or a damaged header
+        raise PredictError(f"{path}: not a readable JPEG image ({first_line(exc)})") from exc
 
 
 def read_npy(path: Path, metadata: OnnxMetadata) -> np.ndarray:
