@@ -352,3 +352,15 @@ def test_zoo_export_mobile_int8_writes_validated_copies_and_records_them(trained
         assert entry["files"][f"mnist_mlp/{name}"]["sha256"] == sha256_file(folder / name)
     assert entry["mobile"]["usable"] and entry["int8"]["mode"] == "dynamic"
     assert "Mobile (batch fixed to 1)" in (folder / "report.md").read_text()
+    assert "its batch-1 copy is not rated usable" not in capsys.readouterr().err  # rated YES everywhere: no note
+
+
+def test_a_batch1_copy_not_usable_everywhere_is_said_on_the_terminal():
+    from zoo.exports.device_summary import mobile_note
+
+    facts = {"mobile": {"usability": {"usable": False, "verdicts": {"NNAPI": "NO", "CoreML": "MAYBE"}}}}
+    assert mobile_note(facts) == ("its batch-1 copy is not rated usable on every mobile execution provider by "
+                                  "onnxruntime's checker (NNAPI NO, CoreML MAYBE); it still runs on onnxruntime's "
+                                  "CPU provider (report.md has the details)")
+    assert mobile_note({"mobile": {"usability": {"usable": True, "verdicts": {"NNAPI": "YES"}}}}) is None
+    assert mobile_note({}) is None

@@ -457,8 +457,7 @@ def cmd_run(args) -> int:
                     "model.keras is saved and usable in Keras; an ONNX export needs a model without that layer")
             raise ZooError(f"trained and saved to {result.folder}, but the ONNX export failed: {onnx['failed']}; "
                            f"{then}")
-        if (onnx.get("int8") or {}).get("skipped"):
-            print(f"zoo: note: {name}: no int8 copy: {onnx['int8']['skipped']}", file=sys.stderr)
+        _device_copy_notes(name, onnx)
         if onnx.get("device_copies"):
             raise ZooError(f"trained and exported to {result.folder}, but its device-sized copies failed: "
                            f"{onnx['device_copies']['failed']}; retry with '{retry}'"
@@ -528,8 +527,7 @@ def cmd_export(args) -> int:
     rows = []
     for name, run in done:
         facts = run.report["onnx"]
-        if (facts.get("int8") or {}).get("skipped"):
-            print(f"zoo: note: {name}: no int8 copy: {facts['int8']['skipped']}", file=sys.stderr)
+        _device_copy_notes(name, facts)
         check = facts["validation"]
         rows.append([name, f"{facts['bytes']:,}", facts["opset"], f"{check['samples']:,}",
                      f"{check['max_abs_diff']:.2g}",
@@ -538,6 +536,17 @@ def cmd_export(args) -> int:
         print(format_table(["model", "bytes", "opset", "samples checked", "max |ort - keras|", "class diffs",
                             "file"], rows))
     return code
+
+
+def _device_copy_notes(name: str, facts: dict) -> None:
+    """What a user who asked for --int8 or --mobile should hear of copies that were not written or are limited."""
+    from zoo.exports.device_summary import mobile_note
+
+    if (facts.get("int8") or {}).get("skipped"):
+        print(f"zoo: note: {name}: no int8 copy: {facts['int8']['skipped']}", file=sys.stderr)
+    note = mobile_note(facts)
+    if note:
+        print(f"zoo: note: {name}: {note}", file=sys.stderr)
 
 
 def cmd_predict(args) -> int:

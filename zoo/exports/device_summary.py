@@ -52,3 +52,14 @@ def report_lines(facts: dict[str, Any]) -> list[str]:
             lines.append(f"- int8 (`{int8['file']}`, {int8['mode']}): {int8['validation']['summary']}; "
                          f"{int8['verdict']}.")
     return lines
+
+
+def mobile_note(facts: dict[str, Any]) -> str | None:
+    """One line for the terminal when the batch-1 copy is not rated usable everywhere, else None: the verdicts
+    are in report.json and report.md, but a user who asked for --mobile should not have to look there."""
+    mobile = facts.get("mobile")
+    if not mobile or mobile["usability"]["usable"]:
+        return None
+    verdicts = ", ".join(f"{ep} {v}" for ep, v in mobile["usability"]["verdicts"].items())
+    return (f"its batch-1 copy is not rated usable on every mobile execution provider by onnxruntime's checker "
+            f"({verdicts}); it still runs on onnxruntime's CPU provider (report.md has the details)")
