@@ -88,6 +88,17 @@ def test_fit_contributions_and_scatter(tmp_path):
     assert_png(plots.predicted_vs_true(grid, grid + 0.1, tmp_path / "scatter.png"))
 
 
+def test_a_two_target_regression_gets_a_labelled_panel_per_target(tmp_path):
+    from PIL import Image
+
+    truth = np.stack([np.linspace(0, 1, 40), np.linspace(5, 9, 40)], axis=1)
+    one = plots.predicted_vs_true(truth[:, :1], truth[:, :1] + 0.1, tmp_path / "one.png")
+    two = plots.predicted_vs_true(truth, truth + 0.1, tmp_path / "two.png", targets=["sin", "abs"])
+    assert_png(two)
+    with Image.open(one) as a, Image.open(two) as b:
+        assert b.size[0] > 1.3 * a.size[0]  # two panels side by side, not one shared scatter
+
+
 def test_softmax_and_image_detection():
     probs = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     np.testing.assert_allclose(probs, [[0.5, 0.5], [0.25, 0.75]])

@@ -221,17 +221,30 @@ def unit_contributions(grid: np.ndarray, contributions: np.ndarray, bias: float,
     return _save(fig, dest)
 
 
-def predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, dest: Path, title: str = "") -> Path:
-    """Regression outputs against targets, with the diagonal a perfect model would sit on."""
-    truth, predicted = np.ravel(truth), np.ravel(predicted)
-    fig = Figure(figsize=(4.8, 4.6), layout="constrained")
-    ax = fig.subplots()
-    ax.scatter(truth, predicted, s=8, alpha=0.5)
-    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
-    ax.plot([low, high], [low, high], color="#757575", linestyle="--", label="predicted = true")
-    ax.set(xlabel="true", ylabel="predicted")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+def predicted_vs_true(truth: np.ndarray, predicted: np.ndarray, dest: Path, title: str = "",
+                      targets: Sequence[str] = ()) -> Path:
+    """Regression outputs against targets, with the diagonal a perfect model would sit on: one panel per target
+    (a column of ``truth`` and ``predicted``), titled with its name from ``targets``."""
+    truth = np.asarray(truth).reshape(len(truth), -1)
+    predicted = np.asarray(predicted).reshape(len(predicted), -1)
+    columns = truth.shape[1]
+    per_row = min(columns, 3)
+    rows = math.ceil(columns / per_row)
+    fig = Figure(figsize=(4.8 if columns == 1 else 3.4 * per_row, 4.6 if columns == 1 else 3.4 * rows + 0.6),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, per_row, squeeze=False).ravel())
+    for column, ax in enumerate(axes):
+        if column >= columns:
+            ax.set_axis_off()
+            continue
+        true, guess = truth[:, column], predicted[:, column]
+        ax.scatter(true, guess, s=8, alpha=0.5)
+        low, high = float(min(true.min(), guess.min())), float(max(true.max(), guess.max()))
+        ax.plot([low, high], [low, high], color="#757575", linestyle="--", label="predicted = true")
+        name = targets[column] if column < len(targets) else (f"target {column}" if columns > 1 else "")
+        ax.set(xlabel=f"true {name}".strip(), ylabel=f"predicted {name}".strip(), title=name or None)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.suptitle(title or "predicted against true", wrap=True)
     return _save(fig, dest)
 
@@ -407,7 +420,9 @@ def _regression_figures(run: Run, draw: Callable[..., None]) -> None:
     x, y = np.asarray(run.splits.x_test), np.asarray(run.data.truth).reshape(len(run.data.truth), -1)
     outputs = np.asarray(run.evaluation.outputs).reshape(len(y), -1)
     if x[0].size != 1 or y.shape[1] != 1:
-        draw("predicted_vs_true", predicted_vs_true, y, outputs, title=f"{name}: predicted against true (test split)")
+        targets = [run.spec.target] if run.spec.target else list(run.dataset.target_names)
+        draw("predicted_vs_true", predicted_vs_true, y, outputs, title=f"{name}: predicted against true (test split)",
+             targets=targets)
         return
     every_x = np.concatenate([np.ravel(run.splits.x_train), np.ravel(x)])
     grid = np.linspace(every_x.min(), every_x.max(), CURVE_POINTS, dtype=np.float32)
