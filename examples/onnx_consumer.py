@@ -57,6 +57,10 @@ def read_raw(path: str, meta: dict) -> np.ndarray:
         if raw.min() < info.min or raw.max() > info.max or not np.array_equal(raw, np.round(raw)):
             raise SystemExit(f"{path}: the model takes raw {kind} values ({info.min}-{info.max}), "
                              f"not values from {raw.min():g} to {raw.max():g}")
+        bounds = json.loads(meta.get("raw_input_range", "null"))  # the token ids an Embedding knows, say
+        if bounds is not None and (raw.min() < bounds[0] or raw.max() > bounds[1]):
+            raise SystemExit(f"{path}: the model takes values {bounds[0]}-{bounds[1]} (its vocabulary), "
+                             f"not values from {raw.min():g} to {raw.max():g}")
     return raw.reshape((len(raw), *shape))
 
 

@@ -16,6 +16,7 @@ VALID = {
     "output_shape": "[null, 2]", "output_kind": "probabilities", "metric_name": "accuracy",
     "metric_value": "0.9", "metric_test_samples": "10", "tutorial_title": "t", "tutorial_source": "s",
     "zoo_version": "0.1.0", "trained_with": "keras", "exported_with": "tf2onnx", "created": "now",
+    "raw_input_range": "null",
 }
 
 

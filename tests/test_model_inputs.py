@@ -88,3 +88,46 @@ def test_colour_png_and_jpeg_images_are_predicted_in_the_channels_the_model_take
     (tmp_path / "fake.jpg").write_text("not a jpeg")
     assert main(["predict", "colour_net", str(tmp_path / "fake.jpg"), "--out", str(colour_runs)]) == 1
     assert "fake.jpg: not a readable JPEG image" in capsys.readouterr().err
+
+
+def tokens() -> zoo.Splits:
+    """Sequences of 12 token ids out of 40; class 1 when token 7 occurs."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(8, 40, size=(120, 12)).astype("int32")
+    y = np.arange(120) % 2
+    x[y == 1, rng.integers(0, 12)] = 7
+    return zoo.Splits(x[:90], y[:90], x[90:], y[90:])
+
+
+def token_model() -> zoo.ModelSpec:
+    def build():
+        import keras
+
+        return keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(40, 8),
+                                 keras.layers.LSTM(8), keras.layers.Dense(2, activation="softmax")])
+
+    return zoo.ModelSpec(name="token_net", dataset="tokens", build=build, description="tokens -> Embedding -> LSTM",
+                         tutorial=zoo.Tutorial("test", "tests"), reference=zoo.Reference("accuracy", None),
+                         compile=zoo.CompileSettings(), fit=zoo.FitSettings(epochs=2, batch_size=16))
+
+
+def test_a_token_model_exports_its_vocabulary_and_predict_refuses_an_unknown_token(tmp_path, capsys):
+    from zoo.cli import main
+    from zoo.exports.predict import open_export
+
+    dataset = zoo.DatasetSpec(name="tokens", task="classification", description="token sequences",
+                              class_names=("no", "yes"), load=tokens)
+    registry = build_registry([source("data", DatasetPlugin(dataset)), source("net", ModelPlugin(token_model()))])
+    run = run_model("token_net", RunOptions(out=tmp_path, verbose=0), registry)
+    assert run.report["onnx"]["validation"]["class_mismatches"] == 0
+    # Embedding 0 MACs (a lookup), LSTM (8 x 32 + 8 x 32) per step over 12 steps, Dense 8 x 2: all counted.
+    assert run.report["training"]["macs"] == (8 * 32 + 8 * 32) * 12 + 16 and run.report["training"]["macs_uncounted"] == []
+    assert open_export("token_net", tmp_path).metadata.raw_input_range == [0, 39]
+
+    np.savetxt(tmp_path / "ok.csv", tokens().x_test[:2], delimiter=",", fmt="%d")
+    assert main(["predict", "token_net", str(tmp_path / "ok.csv"), "--out", str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    (tmp_path / "unknown.csv").write_text(",".join(["9"] * 11 + ["40"]) + "\n")
+    assert main(["predict", "token_net", str(tmp_path / "unknown.csv"), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown.csv: value 40 is outside 0..39, the token ids token_net knows" in err

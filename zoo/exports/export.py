@@ -90,7 +90,18 @@ def input_layout(input_shape: tuple[int, ...], raw_sample_shape: tuple[int, ...]
     return "N + " + ", ".join(str(d) for d in input_shape)
 
 
-def describe(request: ExportRequest, input_name: str, output_name: str) -> OnnxMetadata:
+def token_range(model: keras.Model, raw_dtype: str) -> list[int] | None:
+    """``[0, vocabulary - 1]`` when the model's integer input goes straight into an ``Embedding``, else None."""
+    if np.dtype(raw_dtype).kind not in "iu":
+        return None
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    first = layers[0] if layers else None
+    vocabulary = getattr(first, "input_dim", None) if type(first).__name__ == "Embedding" else None
+    return [0, int(vocabulary) - 1] if vocabulary else None
+
+
+def describe(request: ExportRequest, input_name: str, output_name: str,
+             raw_range: list[int] | None = None) -> OnnxMetadata:
     """The metadata of an export: how to feed it, how to read it, what it scored."""
     spec, dataset, preprocess = request.spec, request.dataset, request.spec.preprocess
     input_shape = tuple(request.x_test.shape[1:])
@@ -113,7 +124,7 @@ def describe(request: ExportRequest, input_name: str, output_name: str) -> OnnxM
         zoo_version=versions["zoo"], trained_with=request.trained_with,
         exported_with=", ".join(f"{lib} {versions[lib]}" for lib in ("tf2onnx", "tensorflow", "onnx")
                                 if lib in versions),
-        created=environment.now())
+        created=environment.now(), raw_input_range=raw_range)
 
 
 def validate_onnx(proto: onnx.ModelProto, x: np.ndarray, expected: np.ndarray,
@@ -169,7 +180,7 @@ def export_onnx(model: keras.Model, request: ExportRequest, folder: Path) -> dic
     x = np.asarray(request.x_test, dtype=np.float32)
     input_name, output_name = tensor_names(spec, request.dataset, request.raw_shape)
     proto = convert_to_onnx(model, input_name, output_name, tuple(x.shape[1:]))
-    metadata = describe(request, input_name, output_name)
+    metadata = describe(request, input_name, output_name, token_range(model, request.raw_dtype))
     onnx.helper.set_model_props(proto, metadata.to_props())
     proto.doc_string = f"zoo {spec.name}: {spec.description}"
     proto.graph.name = spec.name

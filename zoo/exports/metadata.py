@@ -39,6 +39,9 @@ KEYS: dict[str, str] = {
     "input_layout": "`NHWC`, `NHW` or `NC`, with a note, e.g. `NC (batch, 28x28 pixels flattened row-major)`",
     "raw_input_shape": "JSON list: the shape of one raw sample before preprocessing, e.g. `[28, 28]`",
     "raw_input_dtype": "the raw data's dtype, e.g. `uint8` (pixels 0-255) or `float32` (cm)",
+    "raw_input_range": ("JSON `[min, max]` of the raw values the model takes when narrower than its dtype's, e.g. "
+                        "the token ids an `Embedding` knows, `[0, vocabulary - 1]`; else `null` (absent in files of "
+                        "earlier zoo versions: `null`)"),
     "preprocess_scale": ("JSON number, or list of one number per feature along the raw sample's last axis: "
                          "model input = float32(raw) * scale + offset (broadcast), then reshaped to `input_shape`"),
     "preprocess_offset": "JSON number or per-feature list, see `preprocess_scale`",
@@ -57,7 +60,9 @@ KEYS: dict[str, str] = {
     "created": "when the file was exported (ISO 8601, UTC)",
 }
 _JSON_KEYS = {"class_names", "target_names", "input_shape", "raw_input_shape", "output_shape", "preprocess_scale",
-              "preprocess_offset"}
+              "preprocess_offset", "raw_input_range"}
+# Keys added after a schema was published: a file without one reads as if it held JSON null.
+OPTIONAL_KEYS = {"raw_input_range"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class OnnxMetadata:
     trained_with: str
     exported_with: str
     created: str
+    raw_input_range: list[int] | None = None
 
     def to_props(self) -> dict[str, str]:
         """The string-to-string map that goes into ``metadata_props``."""
@@ -108,13 +114,13 @@ class OnnxMetadata:
         if schema not in READABLE_SCHEMAS:
             raise ExportError(f"{where}: not a zoo export (metadata schema {schema!r}, expected {SCHEMA!r}); "
                               "export it with 'zoo export NAME'")
-        missing = [key for key in KEYS if key not in props]
+        missing = [key for key in KEYS if key not in props and key not in OPTIONAL_KEYS]
         if missing:
             raise ExportError(f"{where}: metadata lacks {', '.join(missing)}; export it again with 'zoo export NAME'")
         values = {}
         try:
             for f in fields(cls):
-                text = props[f.name]
+                text = props.get(f.name, "null")
                 values[f.name] = (json.loads(text) if f.name in _JSON_KEYS else float(text) if f.type == "float"
                                   else int(text) if f.type == "int" else text)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
@@ -158,6 +164,11 @@ def _type_problem(values: dict) -> str | None:
             return f"{key} must be a JSON list: null (the batch) then positive integers"
     if not dims(values["raw_input_shape"]):
         return "raw_input_shape must be a JSON list of positive integers"
+    bounds = values["raw_input_range"]
+    if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2
+                                   and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+                                   and bounds[0] <= bounds[1]):
+        return "raw_input_range must be null or a JSON list [min, max] of integers"
     for key in ("preprocess_scale", "preprocess_offset"):
         problem = _scale_problem(key, values[key], values["raw_input_shape"])
         if problem:

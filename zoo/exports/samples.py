@@ -292,6 +292,11 @@ def check_values(array: np.ndarray, metadata: OnnxMetadata, where: str) -> np.nd
         if not whole or array.min() < info.min or array.max() > info.max:
             raise PredictError(f"{where}: values from {array.min():g} to {array.max():g}; {_expects(metadata)}, "
                                f"raw, not preprocessed (zoo applies '{metadata.preprocessing}' itself)")
+        bounds = metadata.raw_input_range
+        if bounds is not None and (array.min() < bounds[0] or array.max() > bounds[1]):
+            outside = array.flat[int(np.argmax((array.ravel() < bounds[0]) | (array.ravel() > bounds[1])))]
+            raise PredictError(f"{where}: value {outside:g} is outside {bounds[0]}..{bounds[1]}, the token ids "
+                               f"{metadata.model_name} knows (its vocabulary); map unknown words to an id in range")
         return array.astype(raw)
     with np.errstate(over="ignore", invalid="ignore"):
         cast = array.astype(raw)

@@ -7,7 +7,7 @@ const REQUIRED = ["model_name", "description", "dataset", "task", "class_names",
   "input_shape", "raw_input_shape", "raw_input_dtype", "preprocess_scale", "preprocess_offset", "preprocessing",
   "output_name", "output_shape", "output_kind", "metric_name", "metric_value", "metric_test_samples"];
 const JSON_KEYS = ["class_names", "target_names", "input_shape", "raw_input_shape", "output_shape",
-  "preprocess_scale", "preprocess_offset", "feature_names"];
+  "preprocess_scale", "preprocess_offset", "feature_names", "raw_input_range"];
 const INTEGER_RANGES = { uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767] };
 // Editors: an image canvas for small greyscale pictures, a box per value for short rows.
 const MAX_FEATURE_BOXES = 64;
@@ -117,9 +117,12 @@ function stepFloat32(value, steps) {
   return f[0];
 }
 
-/** The range a raw value must lie in, [min, max] (whole numbers for integer dtypes), or null for floats. */
+/**
+ * The range a raw value must lie in, [min, max] (whole numbers for integer dtypes), or null for floats:
+ * the export's raw_input_range where it has one (the token ids an Embedding knows), else its dtype's.
+ */
 export function rawRange(meta) {
-  return INTEGER_RANGES[meta.raw_input_dtype] ?? null;
+  return meta.raw_input_range ?? INTEGER_RANGES[meta.raw_input_dtype] ?? null;
 }
 
 /** Softmax in float64 of one row of logits (the same max-shifted form numpy code uses). */
