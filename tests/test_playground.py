@@ -32,6 +32,7 @@ from pngs import assert_png
 from zoo.web import site_files as playground_files
 from zoo.web.site_files import ServeError, ort_folder
 from zoo.web.serve import Site, make_server
+from test_model_inputs import colour_runs  # noqa: F401  (a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = find_chromium()
@@ -468,3 +469,27 @@ def test_server_serves_only_what_is_listed(fake_site):
 def test_the_install_hint_names_the_pinned_onnxruntime_web():
     lock = json.loads((REPO / "web" / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == playground_files.ORT_VERSION
+
+
+@needs_browser
+def test_a_colour_model_offers_its_test_images_with_the_class_zoo_predict_gives(browser, colour_runs,
+                                                                                 tmp_path_factory):
+    from zoo.exports.predict import open_export
+
+    export = open_export("colour_net", colour_runs)
+    with serving(colour_runs, reference=tmp_path_factory.mktemp("no-reference")) as (url, _):
+        browser.problems.clear()
+        browser.open(url)
+        browser.wait("zooPlayground.ready")
+        browser.idle()
+        group = '[data-dataset="colours"]'
+        buttons = browser.evaluate(f"document.querySelectorAll('{group} button.sample').length")
+        assert buttons >= 2 and "has no editor" not in browser.evaluate("document.body.innerText")
+        for n in range(1, 3):
+            browser.click(f"{group} button.sample:nth-of-type({n})")
+            result = browser.wait("zooPlayground.results.colour_net")
+            raw = np.asarray(result["raw"], dtype=np.uint8).reshape(8, 8, 3)
+            (expected,) = export.predictions(raw, top=1)
+            assert result["top"] == expected.classes[0][0]
+            np.testing.assert_allclose(max(result["probabilities"]), expected.classes[0][1], atol=TOLERANCE)
+    assert browser.problems == []

@@ -13,6 +13,7 @@
 import { CurveEditor } from "./curve.js";
 import { ImageGroup, imageGroups } from "./image.js";
 import { Model } from "./model.js";
+import { PictureGroup } from "./picture.js";
 import { TableEditor } from "./table.js";
 import { el, failedCard, idle, modelCard, say } from "./ui.js";
 
@@ -72,6 +73,7 @@ function render(models, failed) {
   const byKind = kind => models.filter(m => m.kind === kind);
   const sections = [];
   for (const group of imageGroups(byKind("image"))) sections.push(new ImageGroup(group, results).node);
+  for (const group of imageGroups(byKind("picture"))) sections.push(new PictureGroup(group, results).node);
   const tables = byKind("table").map(m => new TableEditor(m, results).node);
   if (tables.length) sections.push(section("tables", "Rows of measurements: type values, or fill a test row", tables));
   const curves = byKind("curve").map(m => new CurveEditor(m, results).node);

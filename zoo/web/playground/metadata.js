@@ -133,11 +133,16 @@ export function softmax(row) {
   return e.map(v => v / sum);
 }
 
-/** Which editor the page gives the input: "image" (a canvas), "curve" (a slider), "table" (boxes) or "none". */
+/**
+ * Which editor the page gives the input: "image" (a canvas to draw on), "picture" (colour test images and a
+ * file picker), "curve" (a slider), "table" (boxes) or "none".
+ */
 export function editorKind(meta) {
   const shape = meta.raw_input_shape;
   const greyscale = shape.length === 2 || (shape.length === 3 && shape[2] === 1);
+  const colour = shape.length === 3 && (shape[2] === 3 || shape[2] === 4);
   if (meta.raw_input_dtype === "uint8" && greyscale && shape[0] >= 8 && shape[1] >= 8) return "image";
+  if (meta.raw_input_dtype === "uint8" && colour && shape[0] >= 8 && shape[1] >= 8) return "picture";
   if (meta.rawSize === 1 && meta.task === "regression" && meta.outputSize === 1) return "curve";
   return meta.rawSize <= MAX_FEATURE_BOXES ? "table" : "none";
 }
