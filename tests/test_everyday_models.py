@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_playground import browser, needs_browser, replay_every_entry, serving  # noqa: F401  (browser: a fixture)
+
 PACKAGE = Path(__file__).resolve().parent / "zoo-everyday"
 TRAINED = ("everyday_tokens", "everyday_colour", "everyday_two_targets", "everyday_custom")
 
@@ -83,3 +85,35 @@ def test_each_benchmarks(runs):
     timed = {(r["model"], r["mode"]) for r in results if r.get("samples_per_sec")}
     for name in TRAINED:
         assert (name, "train") in timed and (name, "infer_onnx") in timed, (name, sorted(timed))
+
+
+@needs_browser
+def test_each_runs_in_the_playground_as_zoo_predict_does(runs, browser, tmp_path_factory):
+    """Every entry gets an editor (the colour CNN its test images, the token model a box per id), and each test
+    sample given through it gives the outputs its export's test vectors hold."""
+    from zoo.plugins import load_registry
+
+    site, cwd, _ = runs
+    out = cwd / "out"
+    # The server runs in this process: it needs the plugin too (the curve's test points come from its dataset).
+    sys.path.insert(0, str(site))
+    load_registry.cache_clear()
+    try:
+        replayed = _replay_in_playground(browser, out, tmp_path_factory.mktemp("no-reference"))
+    finally:
+        sys.path.remove(str(site))
+        load_registry.cache_clear()
+    assert replayed >= 2 + 2 + 16 + 16
+    assert browser.problems == []
+
+
+def _replay_in_playground(browser, out: Path, no_reference: Path) -> int:
+    with serving(out, reference=no_reference) as (url, _):
+        browser.problems.clear()
+        browser.open(url)
+        browser.wait("zooPlayground.ready")
+        browser.idle()
+        kinds = browser.evaluate("Object.fromEntries(Object.values(zooPlayground.models).map(m => [m.name, m.kind]))")
+        assert kinds == {"everyday_tokens": "table", "everyday_colour": "picture", "everyday_two_targets": "table",
+                         "everyday_custom": "curve"}
+        return replay_every_entry(browser, {name: out / name for name in TRAINED})

@@ -111,23 +111,30 @@ def token_model() -> zoo.ModelSpec:
                          compile=zoo.CompileSettings(), fit=zoo.FitSettings(epochs=2, batch_size=16))
 
 
-def test_a_token_model_exports_its_vocabulary_and_predict_refuses_an_unknown_token(tmp_path, capsys):
-    from zoo.cli import main
-    from zoo.exports.predict import open_export
-
+@pytest.fixture(scope="module")
+def token_runs(tmp_path_factory):
+    """A runs folder with token_net (Embedding + LSTM on token ids 0..39), trained and exported."""
+    out = tmp_path_factory.mktemp("token-runs")
     dataset = zoo.DatasetSpec(name="tokens", task="classification", description="token sequences",
                               class_names=("no", "yes"), load=tokens)
     registry = build_registry([source("data", DatasetPlugin(dataset)), source("net", ModelPlugin(token_model()))])
-    run = run_model("token_net", RunOptions(out=tmp_path, verbose=0), registry)
+    run = run_model("token_net", RunOptions(out=out, verbose=0), registry)
     assert run.report["onnx"]["validation"]["class_mismatches"] == 0
     # Embedding 0 MACs (a lookup), LSTM (8 x 32 + 8 x 32) per step over 12 steps, Dense 8 x 2: all counted.
-    assert run.report["training"]["macs"] == (8 * 32 + 8 * 32) * 12 + 16 and run.report["training"]["macs_uncounted"] == []
-    assert open_export("token_net", tmp_path).metadata.raw_input_range == [0, 39]
+    assert run.report["training"]["macs"] == (8 * 32 + 8 * 32) * 12 + 16
+    assert run.report["training"]["macs_uncounted"] == []
+    return out
 
+
+def test_a_token_model_exports_its_vocabulary_and_predict_refuses_an_unknown_token(token_runs, tmp_path, capsys):
+    from zoo.cli import main
+    from zoo.exports.predict import open_export
+
+    assert open_export("token_net", token_runs).metadata.raw_input_range == [0, 39]
     np.savetxt(tmp_path / "ok.csv", tokens().x_test[:2], delimiter=",", fmt="%d")
-    assert main(["predict", "token_net", str(tmp_path / "ok.csv"), "--out", str(tmp_path)]) == 0
+    assert main(["predict", "token_net", str(tmp_path / "ok.csv"), "--out", str(token_runs)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     (tmp_path / "unknown.csv").write_text(",".join(["9"] * 11 + ["40"]) + "\n")
-    assert main(["predict", "token_net", str(tmp_path / "unknown.csv"), "--out", str(tmp_path)]) == 1
+    assert main(["predict", "token_net", str(tmp_path / "unknown.csv"), "--out", str(token_runs)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown.csv: value 40 is outside 0..39, the token ids token_net knows" in err

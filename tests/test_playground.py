@@ -32,7 +32,7 @@ from pngs import assert_png
 from zoo.web import site_files as playground_files
 from zoo.web.site_files import ServeError, ort_folder
 from zoo.web.serve import Site, make_server
-from test_model_inputs import colour_runs  # noqa: F401  (a fixture)
+from test_model_inputs import colour_runs, token_runs  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = find_chromium()
@@ -141,7 +141,7 @@ def assert_close(name: str, index: int, expected: np.ndarray, actual: np.ndarray
 def feed_test_sample(browser: RecordingBrowser, name: str, kind: str, index: int) -> dict:
     """Put test sample ``index`` into the page through the control a person would use; the page's result."""
     card = f'[data-model="{name}"]'
-    if kind == "image":
+    if kind in ("image", "picture"):
         browser.click(f'button.sample[data-source~="{name}#{index}"]')
     elif kind == "table":
         position = browser.evaluate(f"zooPlayground.models[{name!r}].samples.findIndex(s => s.index === {index})")
@@ -492,4 +492,24 @@ def test_a_colour_model_offers_its_test_images_with_the_class_zoo_predict_gives(
             (expected,) = export.predictions(raw, top=1)
             assert result["top"] == expected.classes[0][0]
             np.testing.assert_allclose(max(result["probabilities"]), expected.classes[0][1], atol=TOLERANCE)
+    assert browser.problems == []
+
+
+@needs_browser
+def test_a_token_outside_the_vocabulary_is_one_line_on_the_page_not_an_onnxruntime_error(browser, token_runs,
+                                                                                       tmp_path_factory):
+    with serving(token_runs, reference=tmp_path_factory.mktemp("no-reference")) as (url, _):
+        browser.problems.clear()
+        browser.open(url)
+        browser.wait("zooPlayground.ready")
+        browser.idle()
+        card = '[data-model="token_net"]'
+        assert browser.wait("zooPlayground.results.token_net.top") in ("no", "yes")  # a test row, run
+        box = f"{card} input[data-feature='11']"
+        browser.evaluate(f"document.querySelector({box!r}).focus(); document.querySelector({box!r}).select()")
+        browser.send("Input.insertText", {"text": "40"})
+        browser.idle()
+        message = browser.evaluate(f"document.querySelector('{card} .message').textContent")
+        assert message == "value 12: 40 is not a whole number from 0 to 39; type a number", message
+        assert "OrtRun" not in browser.evaluate("document.body.innerText")
     assert browser.problems == []
