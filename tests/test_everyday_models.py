@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_playground import browser, needs_browser, replay_every_entry, serving  # noqa: F401  (browser: a fixture)
+from test_playground import browser, loaded_page, needs_browser, replay_every_entry  # noqa: F401  (browser: a fixture)
 
 PACKAGE = Path(__file__).resolve().parent / "zoo-everyday"
 TRAINED = ("everyday_tokens", "everyday_colour", "everyday_two_targets", "everyday_custom")
@@ -108,11 +108,7 @@ def test_each_runs_in_the_playground_as_zoo_predict_does(runs, browser, tmp_path
 
 
 def _replay_in_playground(browser, out: Path, no_reference: Path) -> int:
-    with serving(out, reference=no_reference) as (url, _):
-        browser.problems.clear()
-        browser.open(url)
-        browser.wait("zooPlayground.ready")
-        browser.idle()
+    with loaded_page(browser, out, no_reference):
         kinds = browser.evaluate("Object.fromEntries(Object.values(zooPlayground.models).map(m => [m.name, m.kind]))")
         assert kinds == {"everyday_tokens": "table", "everyday_colour": "picture", "everyday_two_targets": "table",
                          "everyday_custom": "curve"}

@@ -108,6 +108,17 @@ def serving(out: Path | None, reference: Path | None = None) -> Iterator[tuple[s
         server.server_close()
 
 
+@contextlib.contextmanager
+def loaded_page(browser: RecordingBrowser, out: Path, reference: Path) -> Iterator[Site]:
+    """The playground over ``out`` (``reference`` standing in for the shipped sets), open and loaded."""
+    with serving(out, reference=reference) as (url, site):
+        browser.problems.clear()
+        browser.open(url)
+        browser.wait("zooPlayground.ready")
+        browser.idle()
+        yield site
+
+
 def read_tensor(path: Path) -> np.ndarray:
     from onnx import TensorProto, numpy_helper
 
@@ -227,11 +238,7 @@ def runs(trained_runs, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(browser, runs, tmp_path_factory):
     """The playground over the runs alone (an empty reference set), loaded; yields the server's Site."""
-    with serving(runs, reference=tmp_path_factory.mktemp("empty-reference")) as (url, site):
-        browser.problems.clear()
-        browser.open(url)
-        browser.wait("zooPlayground.ready")
-        browser.idle()
+    with loaded_page(browser, runs, tmp_path_factory.mktemp("empty-reference")) as site:
         yield site
 
 
@@ -477,11 +484,7 @@ def test_a_colour_model_offers_its_test_images_with_the_class_zoo_predict_gives(
     from zoo.exports.predict import open_export
 
     export = open_export("colour_net", colour_runs)
-    with serving(colour_runs, reference=tmp_path_factory.mktemp("no-reference")) as (url, _):
-        browser.problems.clear()
-        browser.open(url)
-        browser.wait("zooPlayground.ready")
-        browser.idle()
+    with loaded_page(browser, colour_runs, tmp_path_factory.mktemp("no-reference")):
         group = '[data-dataset="colours"]'
         buttons = browser.evaluate(f"document.querySelectorAll('{group} button.sample').length")
         assert buttons >= 2 and "has no editor" not in browser.evaluate("document.body.innerText")
@@ -498,11 +501,7 @@ def test_a_colour_model_offers_its_test_images_with_the_class_zoo_predict_gives(
 @needs_browser
 def test_a_token_outside_the_vocabulary_is_one_line_on_the_page_not_an_onnxruntime_error(browser, token_runs,
                                                                                        tmp_path_factory):
-    with serving(token_runs, reference=tmp_path_factory.mktemp("no-reference")) as (url, _):
-        browser.problems.clear()
-        browser.open(url)
-        browser.wait("zooPlayground.ready")
-        browser.idle()
+    with loaded_page(browser, token_runs, tmp_path_factory.mktemp("no-reference")):
         card = '[data-model="token_net"]'
         assert browser.wait("zooPlayground.results.token_net.top") in ("no", "yes")  # a test row, run
         box = f"{card} input[data-feature='11']"

@@ -46,33 +46,13 @@ export class ImageGroup {
           el("figure", { class: "seen" }, this.preview,
             el("figcaption", { text: `what the models get: ${width}×${height} pixels, 0–255` })),
           this.message,
-          el("div", { class: "samples", role: "group", "aria-label": "test images" }, ...this.sampleButtons())),
+          el("div", { class: "samples", role: "group", "aria-label": "test images" },
+            ...sampleButtons(models, width, height, (canvas, raw) => paint(canvas, raw), sample => this.pick(sample)))),
         el("div", { class: "cards" }, ...this.cards.map(c => c.card))));
     this.hint = "Draw with the mouse, a pen or a finger (white on black), or pick a test image below.";
     const first = models.find(m => m.samples.length)?.samples[0];
     if (first) this.pick(first);
     else say(this.message, this.hint, "hint");
-  }
-
-  /** A button per distinct test image of the group's entries (its data-source names every entry that has it). */
-  sampleButtons() {
-    const buttons = new Map();
-    for (const model of this.models) {
-      for (const sample of model.samples) {
-        const key = sample.raw.join(",");
-        const source = `${model.name}#${sample.index}`;
-        if (buttons.has(key)) {
-          buttons.get(key).dataset.source += ` ${source}`;
-          continue;
-        }
-        const thumb = el("canvas", { width: this.width, height: this.height });
-        paint(thumb, sample.raw);
-        buttons.set(key, el("button", { type: "button", class: "sample", "data-source": source,
-          title: sample.label === null ? `test sample ${sample.index}` : `a test image of class ${sample.label}`,
-          onclick: () => this.pick(sample) }, thumb, el("span", { text: sample.label ?? `#${sample.index}` })));
-      }
-    }
-    return [...buttons.values()];
   }
 
   pick(sample) {
@@ -110,18 +90,44 @@ export class ImageGroup {
       return;
     }
     say(this.message, this.hint, "hint");
-    for (const c of this.cards) {
-      try {
-        const [row] = await c.model.predict(pixels);
-        renderBars(c.bars, c.model.meta.class_names, row.probabilities);
-        say(c.message, "");
-        this.results[c.model.name] = { raw: Array.from(pixels), input: Array.from(row.input), outputs: row.outputs,
-          probabilities: row.probabilities, top: c.model.meta.class_names[argmax(row.probabilities)] };
-      } catch (error) {
-        c.bars.replaceChildren();
-        say(c.message, `${c.model.name} could not run on this picture: ${error.message ?? error}`);
-        this.results[c.model.name] = { error: String(error.message ?? error) };
+    await predictEach(this.cards, this.results, pixels);
+  }
+}
+
+/** A button per distinct test image of the models (its data-source names every entry that has it). */
+export function sampleButtons(models, width, height, paint, pick) {
+  const buttons = new Map();
+  for (const model of models) {
+    for (const sample of model.samples) {
+      const key = sample.raw.join(",");
+      const source = `${model.name}#${sample.index}`;
+      if (buttons.has(key)) {
+        buttons.get(key).dataset.source += ` ${source}`;
+        continue;
       }
+      const thumb = el("canvas", { width, height });
+      paint(thumb, sample.raw);
+      buttons.set(key, el("button", { type: "button", class: "sample", "data-source": source,
+        title: sample.label === null ? `test sample ${sample.index}` : `a test image of class ${sample.label}`,
+        onclick: () => pick(sample) }, thumb, el("span", { text: sample.label ?? `#${sample.index}` })));
+    }
+  }
+  return [...buttons.values()];
+}
+
+/** Run every card's model on one picture, drawing its top classes and keeping what it got in `results`. */
+export async function predictEach(cards, results, pixels) {
+  for (const c of cards) {
+    try {
+      const [row] = await c.model.predict(pixels);
+      renderBars(c.bars, c.model.meta.class_names, row.probabilities);
+      say(c.message, "");
+      results[c.model.name] = { raw: Array.from(pixels), input: Array.from(row.input), outputs: row.outputs,
+        probabilities: row.probabilities, top: c.model.meta.class_names[argmax(row.probabilities)] };
+    } catch (error) {
+      c.bars.replaceChildren();
+      say(c.message, `${c.model.name} could not run on this picture: ${error.message ?? error}`);
+      results[c.model.name] = { error: String(error.message ?? error) };
     }
   }
 }

@@ -2,7 +2,8 @@
 // button and a file picker for a PNG or JPEG of the size the models take. One group per dataset and
 // picture size, each entry's top classes beside it, as for greyscale pictures.
 
-import { argmax, coalesced, el, modelCard, renderBars, say } from "./ui.js";
+import { predictEach, sampleButtons } from "./image.js";
+import { coalesced, el, modelCard, say } from "./ui.js";
 
 export class PictureGroup {
   constructor(models, results) {
@@ -28,32 +29,13 @@ export class PictureGroup {
             el("figcaption", { text: `what the models get: ${this.width}×${this.height} pixels, ${this.channels} channels, 0–255` })),
           el("label", { text: "Open a picture: " }, this.file),
           this.message,
-          el("div", { class: "samples", role: "group", "aria-label": "test images" }, ...this.sampleButtons())),
+          el("div", { class: "samples", role: "group", "aria-label": "test images" },
+            ...sampleButtons(models, this.width, this.height, (canvas, raw) => paint(canvas, raw, this.channels),
+              sample => this.pick(sample)))),
         el("div", { class: "cards" }, ...this.cards.map(c => c.card))));
     const first = models.find(m => m.samples.length)?.samples[0];
     if (first) this.pick(first);
     else say(this.message, "Open a picture to classify it.", "hint");
-  }
-
-  /** A button per distinct test image of the group's entries (its data-source names every entry that has it). */
-  sampleButtons() {
-    const buttons = new Map();
-    for (const model of this.models) {
-      for (const sample of model.samples) {
-        const key = sample.raw.join(",");
-        const source = `${model.name}#${sample.index}`;
-        if (buttons.has(key)) {
-          buttons.get(key).dataset.source += ` ${source}`;
-          continue;
-        }
-        const thumb = el("canvas", { width: this.width, height: this.height });
-        paint(thumb, sample.raw, this.channels);
-        buttons.set(key, el("button", { type: "button", class: "sample", "data-source": source,
-          title: sample.label === null ? `test sample ${sample.index}` : `a test image of class ${sample.label}`,
-          onclick: () => this.pick(sample) }, thumb, el("span", { text: sample.label ?? `#${sample.index}` })));
-      }
-    }
-    return [...buttons.values()];
   }
 
   pick(sample) {
@@ -91,19 +73,7 @@ export class PictureGroup {
     if (!this.pixels) return;
     paint(this.preview, this.pixels, this.channels);
     say(this.message, "");
-    for (const c of this.cards) {
-      try {
-        const [row] = await c.model.predict(this.pixels);
-        renderBars(c.bars, c.model.meta.class_names, row.probabilities);
-        say(c.message, "");
-        this.results[c.model.name] = { raw: Array.from(this.pixels), input: Array.from(row.input), outputs: row.outputs,
-          probabilities: row.probabilities, top: c.model.meta.class_names[argmax(row.probabilities)] };
-      } catch (error) {
-        c.bars.replaceChildren();
-        say(c.message, `${c.model.name} could not run on this picture: ${error.message ?? error}`);
-        this.results[c.model.name] = { error: String(error.message ?? error) };
-      }
-    }
+    await predictEach(this.cards, this.results, this.pixels);
   }
 }
 
