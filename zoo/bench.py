@@ -301,33 +301,37 @@ class Int8Copy:
     mode: str  # "static" or "dynamic" (zoo.exports.quantize.choose_mode)
 
 
-# (entry, sha256 of the float model): its int8 copy, or why there is none. Quantized once per process, as
-# _CONVERTED converts once: one run reads one dataset, so the calibration sample is the same for every case.
-_QUANTIZED: dict[tuple[str, str], Int8Copy | str] = {}
+# (entry, sha256 of the float model, sha256 of the calibration sample): its int8 copy, or why there is none.
+# Quantized once per process and data, as _CONVERTED converts once: the cases of one run share one dataset, but
+# one process (a test worker, a notebook) may time an entry on other data too.
+_QUANTIZED: dict[tuple[str, str, str], Int8Copy | str] = {}
 
 
 def int8_copy(name: str, float_bytes: bytes, x_train: np.ndarray) -> Int8Copy:
     """The int8 copy ``zoo export --int8`` would write of ``float_bytes``: the same mode choice, static mode
     calibrated on ``calibration_sample(x_train)`` (preprocessed training inputs); Skip, with the reason,
     where zoo writes none (onnxruntime cannot quantize it, or the copy is no smaller than float)."""
-    key = (name, hashlib.sha256(float_bytes).hexdigest())
+    from zoo.exports.quantize import calibration_sample
+
+    sample = calibration_sample(x_train)
+    key = (name, hashlib.sha256(float_bytes).hexdigest(), hashlib.sha256(np.ascontiguousarray(sample)).hexdigest())
     if key not in _QUANTIZED:
-        _QUANTIZED[key] = _quantize(float_bytes, x_train)
+        _QUANTIZED[key] = _quantize(float_bytes, sample)
     found = _QUANTIZED[key]
     if isinstance(found, str):
         raise Skip(found)
     return found
 
 
-def _quantize(float_bytes: bytes, x_train: np.ndarray) -> Int8Copy | str:
+def _quantize(float_bytes: bytes, calibration: np.ndarray) -> Int8Copy | str:
     try:
         import onnx
 
-        from zoo.exports.quantize import calibration_sample, choose_mode, quantize_int8
+        from zoo.exports.quantize import choose_mode, quantize_int8
 
         float_model = onnx.load_from_string(float_bytes)
         mode = choose_mode(float_model)
-        quantized = quantize_int8(float_model, calibration_sample(x_train) if mode == "static" else None, mode)
+        quantized = quantize_int8(float_model, calibration if mode == "static" else None, mode)
     except ImportError as exc:
         return f"no int8 copy: onnxruntime's quantizer needs {exc.name or exc}"
     except ExportError as exc:
