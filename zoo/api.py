@@ -99,14 +99,14 @@ def _reference_model(name: str) -> keras.Model:
     from zoo.run import load_saved_model
 
     registry = load_registry()
-    registry.model(name)
+    spec = registry.model(name)
     root = reference_root(name, registry, fetch=True)
     if root is None or not (root / name / MODEL_FILE).is_file():
         raise ZooError(f"no reference weights for {name!r}: its plugin ships none (or they failed their checks, as "
                        f"warned); train it with zoo.train({name!r}) (or 'zoo run {name}') and use that run's model")
-    plugin = registry.plugins[registry.owner(registry.model(name))]
+    plugin = registry.plugins[registry.owner(spec)]
     fix = "reinstall zoo" if plugin.builtin else f"reinstall {plugin.package or 'its plugin'}"
-    return load_saved_model(root / name / MODEL_FILE, fix, compile=False, spec=registry.model(name))
+    return load_saved_model(root / name / MODEL_FILE, fix, compile=False, spec=spec)
 
 
 def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zoo.errors import InvalidSpecError, ZooError
+from zoo.errors import InvalidSpecError, ZooError, first_line
 from zoo.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ def _whose(spec: ModelSpec, plugin: PluginInfo | None) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
+    return first_line(exc, 300)
 
 
 def build_model(spec: ModelSpec, plugin: PluginInfo | None = None) -> keras.Model:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError, ZooWarning
+from zoo.errors import ZooError, ZooWarning, first_line
 from zoo.registry import Registry
 
 SAMPLES = 64  # training and test samples the checks use
@@ -167,8 +167,12 @@ def check_exports(entry: CheckedEntry) -> str:
     model, data, few, spec = entry.model(), entry.data(), entry.shared["few"], entry.spec
     expected = keras.ops.convert_to_numpy(model.predict(data.x_test, verbose=0))
     dataset = entry.registry.dataset(spec.dataset)
-    metric = ("accuracy", float(np.mean(expected.argmax(axis=1) == data.truth))) if spec.task == "classification" \
-        else ("r2", 0.0)
+    if spec.task == "classification":
+        metric = ("accuracy", float(np.mean(expected.argmax(axis=1) == data.truth)))
+    else:
+        from sklearn.metrics import r2_score
+
+        metric = ("r2", float(r2_score(data.truth, expected.reshape(data.truth.shape))))
     request = ExportRequest(spec, dataset, data.x_test, data.truth, expected, tuple(few.x_test.shape[1:]),
                             str(few.x_test.dtype), metric, f"keras {keras.__version__} (zoo check)")
     folder = Path(tempfile.mkdtemp(prefix=f"zoo-check-{entry.name}-"))
@@ -268,10 +272,10 @@ def run_check(entry: CheckedEntry, name: str) -> CheckResult:
         status, message = "passed", CHECKS[name](entry)
     except CheckSkipped as exc:
         status, message = "skipped", str(exc)
+    except (CheckFailed, ZooError) as exc:
+        status, message = "failed", (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     except Exception as exc:  # a plugin's code can raise anything, and that is what a check is for
-        text = str(exc).strip().splitlines()
-        status, message = "failed", (text[0] if isinstance(exc, CheckFailed | ZooError) and text else
-                                     f"{type(exc).__name__}: {text[0] if text else ''}")
+        status, message = "failed", first_line(exc)
     return CheckResult(entry.name, name, status, message, time.perf_counter() - start)
 
 

@@ -572,11 +572,11 @@ def cmd_check(args) -> int:
 
     registry = load_registry()
     names = [spec.name for spec in registry.select(args.names)] if args.names else entries_of(registry, args.plugin)
-    width = max(map(len, names))
+    width, check_width = max(map(len, names)), max(map(len, CHECKS))
     counts: Counter[str] = Counter()
     for result in run_checks(names, registry, args.data_dir):  # a line as each check ends: some train and export
         counts[result.status] += 1
-        print(f"{result.entry:<{width}}  {result.check:<{max(map(len, CHECKS))}}  {result.status:<7}  "
+        print(f"{result.entry:<{width}}  {result.check:<{check_width}}  {result.status:<7}  "
               f"{result.seconds:5.1f} s  {result.message}", flush=True)
     parts = ", ".join(f"{counts[k]} {k}" for k in ("passed", "failed", "skipped") if counts[k])
     print(f"zoo check: {sum(counts.values())} checks of {len(names)} model(s) ran: {parts}")

@@ -56,16 +56,15 @@ def recover(out: Path) -> None:
     journal = _read_journal(out)
     if journal is not None:
         dest, staging = out / journal["entry"], out / journal["staging"]
-        if staging.exists():  # the swap never completed: the old folder (put back if need be) stays current
-            files.recover(dest)
+        files.recover(dest)  # the old folder back if the swap stopped between its renames, else its copy gone
+        if staging.exists():  # the swap never completed: the old folder stays current
             shutil.rmtree(staging, ignore_errors=True)
         else:
-            files.recover(dest)
             record_entry(out, dest.name, journal["record"])
         (out / JOURNAL).unlink(missing_ok=True)
     for path in sorted(out.iterdir()) if out.is_dir() else []:
-        if path.name.endswith(".previous") and path.name.startswith("."):
-            files.recover(out / path.name[1:-len(".previous")])
+        if (swapped := files.swapped_out(path)) is not None:
+            files.recover(swapped)
         elif files.is_leftover(path):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         elif path.is_dir() and not path.name.startswith("."):
@@ -109,5 +108,4 @@ def settle(out: str | Path) -> None:
 
 
 def _has_leftovers(out: Path) -> bool:
-    return (out / JOURNAL).exists() or any(p.name.startswith(".") and (p.name.endswith(".previous")
-                                                                     or files.is_leftover(p)) for p in out.iterdir())
+    return (out / JOURNAL).exists() or any(files.swapped_out(p) or files.is_leftover(p) for p in out.iterdir())

@@ -36,6 +36,12 @@ class ExportError(ZooError):
     """An export could not be written or failed its validation."""
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """``Type: first line of the message`` of a library's exception (the line cut to ``limit`` characters)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:limit]}" if text else type(exc).__name__
+
+
 def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
     """The ' Did you mean ...?' suffix for an unknown name, or a list of what exists."""
     import difflib

@@ -148,4 +148,12 @@ def swap_in(staging: Path, dest: Path) -> None:
 def is_leftover(path: Path) -> bool:
     """Whether ``path`` is a staging folder or temporary file of ``staged_folder``/``atomic_path``."""
     name = path.name
-    return name.startswith(".") and (name.endswith(STAGING_SUFFIX) or ".tmp." in name or name.endswith(".tmp"))
+    return name.startswith(".") and (name.endswith(STAGING_SUFFIX) or f"{STAGING_SUFFIX}." in name)
+
+
+def swapped_out(path: Path) -> Path | None:
+    """The folder whose swap left ``path`` (its ``.NAME.previous``) behind, or None for any other path."""
+    name = path.name
+    if name.startswith(".") and name.endswith(".previous") and len(name) > len("..previous"):
+        return path.with_name(name[1:-len(".previous")])
+    return None

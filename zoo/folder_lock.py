@@ -39,20 +39,12 @@ def locked(folder: str | Path, *, wait: bool = True) -> Iterator[bool]:
         finally:
             depth[key] -= 1
         return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
+    with _exclusive(os.open(folder, os.O_RDONLY), wait) as held:
+        depth[key] = int(held)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        depth[key] = 1
-        try:
-            yield True
+            yield held
         finally:
             depth[key] = 0
-    finally:
-        os.close(fd)  # closing the file releases the lock
 
 
 @contextlib.contextmanager
@@ -67,12 +59,19 @@ def claimed(lock_file: str | Path) -> Iterator[bool]:
     if fd is None:
         yield True
         return
+    with _exclusive(fd, wait=False) as held:
+        yield held
+
+
+@contextlib.contextmanager
+def _exclusive(fd: int, wait: bool) -> Iterator[bool]:
+    """An exclusive flock on ``fd`` for the block (yields whether it was had without waiting); closes ``fd``."""
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
         yield True
     finally:
-        os.close(fd)
+        os.close(fd)  # closing the file releases the lock

@@ -19,7 +19,7 @@ from zoo import commit, environment, files, locations
 from zoo.build import check_data
 from zoo.datasets import load_dataset
 from zoo.distributed.train import train_distributed, worker_backup_folder
-from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning
+from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning, first_line
 from zoo.evaluate import Evaluation, evaluate, predict
 from zoo.exports.export import ExportRequest, export_onnx
 from zoo.plots import write_plots
@@ -367,9 +367,7 @@ def load_saved_model(path: Path, fix: str, *, compile: bool = True, spec: ModelS
                        "declare it in the model's spec's custom_objects")
             raise ZooError(f"{path}: uses a class Keras does not know in this process ({name or 'a custom object'}); "
                            f"{declare} (see README: custom layers)") from exc
-        first = text.strip().splitlines()[0][:200] if text.strip() else ""
-        raise ZooError(f"{path}: cannot load the saved model ({type(exc).__name__}{': ' + first if first else ''}); "
-                       f"{fix}") from exc
+        raise ZooError(f"{path}: cannot load the saved model ({first_line(exc, 200)}); {fix}") from exc
 
 
 def _custom_objects(spec: ModelSpec | None) -> dict[str, Any] | None:

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from zoo import locations
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.exports.manifest import MANIFEST, ONNX_FILE, recorded_sha256
 from zoo.exports.metadata import OnnxMetadata
 from zoo.exports.runtime import open_session, run_onnx
-from zoo.exports.samples import NonFiniteOutputError, PredictError, as_batch, first_line, read_samples
+from zoo.exports.samples import NonFiniteOutputError, PredictError, as_batch, read_samples
 from zoo.probabilities import probabilities
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.exports.metadata import OnnxMetadata
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -34,12 +34,6 @@ class NonFiniteOutputError(PredictError):
         self.index, self.metadata = index, metadata
         super().__init__(f"{source or f'sample {index}'}: {metadata.model_name}'s outputs are not finite numbers: "
                          f"its values lie far outside what it was trained on ({metadata.preprocessing})")
-
-
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` of an exception from a library."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def read_samples(path: str | Path, metadata: OnnxMetadata) -> tuple[list[str], np.ndarray]:
