@@ -1,9 +1,12 @@
 """Classify raw samples with a zoo ONNX export, using only numpy and onnxruntime.
 
-This is what a downstream app does: everything it needs to know about the model (class names,
-input shape, preprocessing, whether outputs are logits) comes from the file's metadata.
+This is what a downstream app does. An export's ``end_to_end/model.onnx`` takes raw samples (e.g. uint8
+pixels) and gives probabilities (or regression values) itself; the app only reads the class names from its
+metadata. Given ``model.onnx``, the end-to-end file beside it is used when there is one; exports of earlier
+zoo versions have ``model.onnx`` alone, which takes preprocessed input: everything the app needs to know
+(input shape, preprocessing, whether outputs are logits) comes from the file's metadata.
 
-    python examples/onnx_consumer.py exports/mnist_cnn/model.onnx digits.npy
+    python examples/onnx_consumer.py exports/mnist_cnn/end_to_end/model.onnx digits.npy
     python examples/onnx_consumer.py exports/iris_mlp/model.onnx flowers.csv
 
 Inputs: ``.npy`` files holding one raw sample (e.g. a 28x28 uint8 image) or a batch of them
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 
 import numpy as np
@@ -91,8 +95,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def open_model(path: str) -> ort.InferenceSession:
+    """A session of the end-to-end file beside ``path`` (a ``model.onnx``) when there is one, else of ``path``."""
+    beside = os.path.join(os.path.dirname(path), "end_to_end", "model.onnx")
+    chosen = beside if os.path.basename(path) == "model.onnx" and os.path.isfile(beside) else path
+    return ort.InferenceSession(chosen, providers=["CPUExecutionProvider"])
+
+
 def predict(session: ort.InferenceSession, meta: dict, raw: np.ndarray, batch: int = 1000) -> np.ndarray:
     """Probabilities (classification; logits go through softmax) or values (regression)."""
+    if meta.get("end_to_end") == "true":  # raw samples in, probabilities (or values) out: the first output
+        x = raw.astype(meta["raw_input_dtype"])
+        name = session.get_inputs()[0].name
+        return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
     x = preprocess(raw, meta)
     outputs = np.concatenate([session.run([meta["output_name"]], {meta["input_name"]: x[i:i + batch]})[0]
                               for i in range(0, len(x), batch)])
@@ -101,12 +116,12 @@ def predict(session: ort.InferenceSession, meta: dict, raw: np.ndarray, batch: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="a zoo export, e.g. exports/mnist_cnn/model.onnx")
+    parser.add_argument("model", help="a zoo export, e.g. exports/mnist_cnn/end_to_end/model.onnx (or model.onnx)")
     parser.add_argument("inputs", nargs="+", help=".npy or .csv files of raw samples")
     parser.add_argument("--json", action="store_true", help="print a JSON list")
     args = parser.parse_args(argv)
 
-    session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
+    session = open_model(args.model)
     meta = read_metadata(session)
     results = []
     for path in args.inputs:

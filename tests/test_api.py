@@ -71,7 +71,8 @@ def test_load_onnx_predicts_from_raw_samples():
     assert probabilities.shape == (5, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     one = export.predict(rows[0])
     np.testing.assert_allclose(one, probabilities[:1], atol=1e-6)
-    assert export.path == REFERENCE / "iris_mlp" / "model.onnx" and export.metadata.class_names[0] == "setosa"
+    assert export.path == REFERENCE / "iris_mlp" / "end_to_end" / "model.onnx" and export.end_to_end
+    assert export.metadata.class_names[0] == "setosa"
     with pytest.raises(zoo.ZooError, match=r"an array of shape \(3,\); iris_mlp takes 4"):
         export.predict(np.ones(3))
     digits = zoo.load_onnx("mnist_cnn")

@@ -1,6 +1,7 @@
 """examples/onnx_consumer.py: a downstream app with numpy and onnxruntime only, no TensorFlow, Keras or zoo."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,23 @@ def test_committed_exports_score_as_reported(name, app_env, tmp_path, request):
         reported = report["metrics"]["r2"]
     for path, score in scores.items():
         assert abs(score - reported) <= 0.005, f"{name} through {path}: {score:.4f}, report says {reported:.4f}"
+
+
+def test_consumer_feeds_raw_pixels_to_the_end_to_end_file_and_still_reads_older_exports(app_env, tmp_path):
+    """Given the end-to-end file, or model.onnx with it beside, or model.onnx alone (an export of an earlier zoo):
+    the same classes and probabilities."""
+    from zoo.exports.export import read_tensor
+
+    raw = read_tensor(COMMITTED / "fashion_linear" / "end_to_end" / "test_data_set_0" / "input_0.pb")
+    np.save(tmp_path / "clothes.npy", raw)
+    older = tmp_path / "older" / "model.onnx"
+    older.parent.mkdir()
+    shutil.copy(COMMITTED / "fashion_linear" / "model.onnx", older)
+    results = [consume(app_env, model, tmp_path / "clothes.npy")["predictions"]
+               for model in (COMMITTED / "fashion_linear" / "end_to_end" / "model.onnx",
+                             COMMITTED / "fashion_linear" / "model.onnx", older)]
+    assert [p["class_index"] for p in results[0]] == list(range(10))  # one test sample of each class, in order
+    for other in results[1:]:
+        assert [p["class_index"] for p in other] == [p["class_index"] for p in results[0]]
+        np.testing.assert_allclose([p["probability"] for p in other], [p["probability"] for p in results[0]],
+                                   atol=1e-5)

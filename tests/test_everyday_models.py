@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_mobile import replay_model_zoo_layout
 from test_playground import browser, loaded_page, needs_browser, replay_every_entry  # noqa: F401  (browser: a fixture)
 
 PACKAGE = Path(__file__).resolve().parent / "zoo-everyday"
@@ -45,6 +46,10 @@ def test_text_is_refused_before_training_and_the_rest_trains_and_exports(runs):
     for name in TRAINED:
         report = json.loads((cwd / "out" / name / "report.json").read_text())
         assert "sha256" in report["onnx"], (name, report["onnx"])
+        # Token ids, colour pictures and two targets export end to end too: raw samples in, replaying.
+        assert report["onnx"]["end_to_end"]["validation"]["samples"] == report["data"]["n_test"], name
+        replayed = replay_model_zoo_layout(cwd / "out" / name)
+        assert replayed == {"model.onnx": 1, "end_to_end/model.onnx": 1}, (name, replayed)
     assert not (cwd / "out" / "everyday_words").exists()
 
 

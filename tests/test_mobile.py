@@ -113,6 +113,7 @@ def checker_log(path: Path) -> dict[str, dict[str, str]]:
 def test_mobile_usability_matches_onnxruntimes_checker(tmp_path):
     """The dynamic batch makes every EP 'NO'; fixed to 1, all three rate 'YES', as the checker itself logs."""
     dynamic, b1 = tmp_path / "model.onnx", tmp_path / B1_ONNX
+    b1.parent.mkdir()
     model = committed("mnist_cnn")
     onnx.save(model, str(dynamic))
     onnx.save(fixed_batch(model), str(b1))
@@ -133,10 +134,11 @@ def test_mobile_usability_matches_onnxruntimes_checker(tmp_path):
 
 def test_ort_format_loads_and_reproduces_the_outputs(tmp_path):
     b1 = tmp_path / B1_ONNX
+    b1.parent.mkdir()
     onnx.save(fixed_batch(committed("mnist_cnn")), str(b1))
     written = to_ort_format(b1, tmp_path / "out")
-    assert written == tmp_path / "out" / "model.b1.ort"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.b1.ort"]  # no converter leftovers
+    assert written == tmp_path / "out" / Path(B1_ORT).name
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.ort"]  # no converter leftovers
     data = written.read_bytes()
     assert data[4:8] == b"ORTM"  # the ORT format's flatbuffer identifier: not an ONNX protobuf
     assert ort_format_bytes(b1)[4:8] == b"ORTM"
@@ -266,8 +268,10 @@ def test_export_device_copies_writes_validated_files(tmp_path):
     assert summary["mobile"]["usable"] and summary["mobile"]["files"] == [B1_ONNX, B1_ORT]
     assert summary["int8"]["mode"] == "dynamic" and summary["int8"]["top1_agreement"] == 1.0
     lines = report_lines(facts)
-    assert lines[0].startswith("- Mobile (batch fixed to 1): `model.b1.onnx`") and "NNAPI YES" in lines[0]
-    assert lines[1].startswith("- int8 (`model.int8.onnx`, dynamic): accuracy 1.0000 int8 vs 1.0000 float")
+    assert lines[0].startswith("- Mobile (batch fixed to 1): `batch1/model.onnx`") and "NNAPI YES" in lines[0]
+    assert lines[1].startswith("- int8 (`int8/model.onnx`, dynamic): accuracy 1.0000 int8 vs 1.0000 float")
+    assert len(facts["vector_files"]) == 2 * len(x) + 2  # one sample per batch-1 set; int8's set holds all
+    assert set(mobile["test_data_sets"]) | set(int8["test_data_sets"]) == set(facts["vector_files"])
 
 
 def test_int8_that_would_grow_the_file_is_not_written(tmp_path):
@@ -300,11 +304,11 @@ def test_a_copy_failing_validation_writes_nothing(tmp_path, monkeypatch, broken)
         real = zoo.exports.device_copies.quantize_int8
         monkeypatch.setattr(zoo.exports.device_copies, "quantize_int8",
                             lambda m, c, mode: _shift_last_bias(real(m, c, mode), 50.0))
-        message = r"model.int8.onnx failed validation: accuracy 0.1000 int8 vs 1.0000 float"
+        message = r"int8/model.onnx failed validation: accuracy 0.1000 int8 vs 1.0000 float"
     else:
         real = zoo.exports.device_copies.fixed_batch
         monkeypatch.setattr(zoo.exports.device_copies, "fixed_batch", lambda m, b=1: _shift_last_bias(real(m, b), 50.0))
-        message = r"model.b1.onnx failed validation on the test split: max \|onnxruntime - Keras\|"
+        message = r"batch1/model.onnx failed validation on the test split: max \|onnxruntime - Keras\|"
     with pytest.raises(ExportError, match=message):
         export_device_copies(model, folder, x, truth, expected, "probabilities", None, mobile=True, int8=True,
                              timing_seconds=0.02)
@@ -334,7 +338,8 @@ def test_device_bench_measures_an_entry_end_to_end():
 
 
 def test_zoo_export_mobile_int8_writes_validated_copies_and_records_them(trained_runs, tmp_path, capsys):
-    """`zoo export --mobile --int8` end to end: the copies beside model.onnx, in the report and the manifest."""
+    """`zoo export --mobile --int8` end to end: the copies in their folders, in the report and the manifest, and
+    every model file of the export passes the ONNX Model Zoo's recipe on the test vectors beside it."""
     from zoo.cli import main
     from zoo.files import sha256_file
     from zoo.exports.manifest import read_manifest
@@ -353,6 +358,40 @@ def test_zoo_export_mobile_int8_writes_validated_copies_and_records_them(trained
     assert entry["mobile"]["usable"] and entry["int8"]["mode"] == "dynamic"
     assert "Mobile (batch fixed to 1)" in (folder / "report.md").read_text()
     assert "its batch-1 copy is not rated usable" not in capsys.readouterr().err  # rated YES everywhere: no note
+    recorded = {key.removeprefix("mnist_mlp/") for key in entry["files"]}
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*.pb")} <= recorded  # every copy's vectors too
+    replayed = replay_model_zoo_layout(folder)
+    assert set(replayed) == {"model.onnx", "end_to_end/model.onnx", B1_ONNX, B1_ORT, INT8_ONNX}, replayed
+    assert replayed[B1_ONNX] == replayed[B1_ORT] == len(list(folder.glob("batch1/test_data_set_*"))) > 1
+
+
+def replay_model_zoo_layout(folder: Path) -> dict[str, int]:
+    """The ONNX Model Zoo's recipe, with onnx and onnxruntime alone: for every model file (.onnx, .ort) under
+    ``folder``, feed each test_data_set_*/input_*.pb beside it and compare with its output_*.pb; returns
+    file -> data sets replayed."""
+    from onnx import numpy_helper
+
+    def tensor(path: Path):
+        proto = onnx.TensorProto()
+        proto.ParseFromString(path.read_bytes())
+        return proto.name, numpy_helper.to_array(proto)
+
+    replayed = {}
+    for model in sorted([*folder.rglob("*.onnx"), *folder.rglob("*.ort")]):
+        sets = sorted(model.parent.glob("test_data_set_*"))
+        assert sets, f"{model} has no test_data_set_* beside it"
+        sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        for data_set in sets:
+            feeds = dict(tensor(p) for p in sorted(data_set.glob("input_*.pb")))
+            expected = [tensor(p) for p in sorted(data_set.glob("output_*.pb"))]
+            actual = sess.run(None, feeds)
+            assert [name for name, _ in expected] == names[:len(expected)], (model, data_set)
+            for (name, want), got in zip(expected, actual):
+                assert want.dtype == got.dtype and want.shape == got.shape, (model, data_set, name)
+                np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5, err_msg=f"{model} {data_set} {name}")
+        replayed[str(model.relative_to(folder))] = len(sets)
+    return replayed
 
 
 def test_a_batch1_copy_not_usable_everywhere_is_said_on_the_terminal():

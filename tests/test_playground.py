@@ -2,8 +2,9 @@
 
 In the page: every entry's stored test vectors go in as raw values through the page's own
 controls (a test image's button, a table's test-row picker, the curve's x box); the page must
-feed the model exactly the stored preprocessed input and get the stored outputs (within the
-export rule's 1e-4) and the same class. A digit drawn with real mouse events must get the
+feed the model exactly the stored input (the raw values where it runs the entry's end-to-end
+file, else the preprocessed ones) and get the stored outputs (within the export rule's 1e-4)
+and the same class. A digit drawn with real mouse events must get the
 class `zoo predict` gives the same pixels. Bad input shows a message, never an exception.
 
 The browser tests skip, saying why, where Chromium or onnxruntime-web's files (`npm ci --prefix
@@ -29,6 +30,7 @@ import pytest
 
 from chromium import Browser, find_chromium
 from pngs import assert_png
+from zoo.exports.manifest import END_TO_END_FILE, END_TO_END_TEST_DATA_SET
 from zoo.web import site_files as playground_files
 from zoo.web.site_files import ServeError, ort_folder
 from zoo.web.serve import Site, make_server
@@ -37,7 +39,7 @@ from test_model_inputs import colour_runs, token_runs  # noqa: F401  (fixtures)
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = find_chromium()
 try:
-    ORT = ort_folder()
+    ORT = ort_folder(fetch=False)  # collecting tests downloads nothing
     ORT_MISSING = None
 except ServeError as exc:
     ORT, ORT_MISSING = None, str(exc)
@@ -180,27 +182,44 @@ def replay_every_entry(browser: RecordingBrowser, folders: dict[str, Path]) -> i
         indices = browser.evaluate(f"zooPlayground.models[{name!r}].samples.map(s => s.index)")
         assert indices == list(range(len(inputs))), f"{name}: the page offers test samples {indices}"
         raw_shape = tuple(json.loads(meta["raw_input_shape"]))
+        # The page runs the end-to-end file where the export has one: raw values in, probabilities or values out.
+        end_to_end = (folder / END_TO_END_FILE).is_file()
+        assert browser.evaluate(f"zooPlayground.models[{name!r}].endToEnd") is end_to_end, name
+        if end_to_end:
+            raw_inputs = read_tensor(folder / END_TO_END_TEST_DATA_SET / "input_0.pb")
+            outputs = read_tensor(folder / END_TO_END_TEST_DATA_SET / "output_0.pb")  # probabilities or y
+            assert raw_inputs.dtype == np.dtype(meta["raw_input_dtype"]) and len(raw_inputs) == len(inputs)
         for i in indices:
             result = feed_test_sample(browser, name, kind, i)
             raw = np.asarray(result["raw"], dtype=np.float64).reshape(raw_shape)
             stored = inputs[i].reshape(-1)
-            # The page's raw values, preprocessed by numpy, are the stored input bit for bit; so is the page's own input.
+            # The page's raw values, preprocessed by numpy, are the stored input bit for bit; so is the page's own
+            # input: the preprocessed values it fed model.onnx, or the raw values it fed the end-to-end file.
             assert np.array_equal(numpy_preprocess(meta, raw).reshape(-1), stored), f"{name} #{i}: raw values"
-            assert np.array_equal(np.asarray(result["input"], dtype=np.float32), stored), f"{name} #{i}: model input"
+            if end_to_end:
+                fed = np.asarray(result["input"], dtype=np.float64)  # the raw values as the raw dtype holds them
+                assert np.array_equal(fed, raw.reshape(-1).astype(raw_inputs.dtype)), f"{name} #{i}: model input"
+                assert np.array_equal(fed, raw_inputs[i].reshape(-1)), f"{name} #{i}: model input"
+            else:
+                assert np.array_equal(np.asarray(result["input"], dtype=np.float32), stored), f"{name} #{i}: model input"
             assert_close(name, i, outputs[i].reshape(-1), np.asarray(result["outputs"], dtype=np.float32),
                          meta["task"] == "classification")
+            if end_to_end and result["probabilities"] is not None:
+                assert result["probabilities"] == result["outputs"], f"{name} #{i}: probabilities as the graph gave them"
             checked += 1
     return checked
 
 
 def per_feature_entry(source: Path, dest: Path) -> None:
     """A copy of an Iris export whose metadata scales and offsets each feature (schema zoo.onnx/2), with
-    test vectors made for it: inputs preprocessed by numpy from the original raw rows, outputs from onnxruntime."""
+    test vectors made for it: inputs preprocessed by numpy from the original raw rows, outputs from onnxruntime.
+    Without an end-to-end file, as an export from before it: the page preprocesses in JavaScript."""
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
 
     shutil.copytree(source, dest)
+    shutil.rmtree(dest / Path(END_TO_END_FILE).parent, ignore_errors=True)
     model = onnx.load(str(dest / "model.onnx"))
     props = {p.key: p.value for p in model.metadata_props}
     raw = read_tensor(dest / "test_data_set_0" / "input_0.pb")  # scale 1, offset 0: these are the raw rows
@@ -229,9 +248,11 @@ def runs(trained_runs, tmp_path_factory) -> Path:
     shutil.copytree(out / "iris_mlp", out / "broken_scale")
     import onnx
 
-    model = onnx.load(str(out / "broken_scale" / "model.onnx"))
-    next(p for p in model.metadata_props if p.key == "preprocess_scale").value = "[1, 2, 3]"  # Iris has 4 features
-    (out / "broken_scale" / "model.onnx").write_bytes(model.SerializeToString())
+    for file in ("model.onnx", END_TO_END_FILE):  # both: the page loads the end-to-end file where there is one
+        if (out / "broken_scale" / file).is_file():
+            model = onnx.load(str(out / "broken_scale" / file))
+            next(p for p in model.metadata_props if p.key == "preprocess_scale").value = "[1, 2, 3]"  # Iris has 4
+            (out / "broken_scale" / file).write_bytes(model.SerializeToString())
     return out
 
 
@@ -461,7 +482,7 @@ def test_serve_without_onnxruntime_web_says_how_to_install_it(tmp_path, monkeypa
 
 
 def test_server_serves_only_what_is_listed(fake_site):
-    site = Site(fake_site, ort_folder())
+    site = Site(fake_site, ort_folder(fetch=False))
     allowed = ["/", "/page/main.js", "/page/playground.css", "/ort/ort-wasm-simd-threaded.wasm", "/entries.json",
                "/entries/some_entry/model.onnx"]
     refused = ["/page/../serve.py", "/page/missing.js", "/ort/ort.min.js", "/ort/../package.json",
@@ -471,6 +492,34 @@ def test_server_serves_only_what_is_listed(fake_site):
     assert [site.reply(path).status for path in refused] == [404] * len(refused)
     assert site.reply("/page/main.js").content_type.startswith("text/javascript")
     assert site.reply("/ort/ort-wasm-simd-threaded.wasm").content_type == "application/wasm"
+
+
+def test_index_points_the_page_at_the_end_to_end_file_where_there_is_a_regular_one(fake_site, tmp_path):
+    for name, target in (("with_end_to_end", None), ("linked_end_to_end", tmp_path / "elsewhere.onnx")):
+        folder = fake_site / name
+        (folder / "end_to_end" / "test_data_set_0").mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"stand-in")
+        if target is None:
+            (folder / END_TO_END_FILE).write_bytes(b"end-to-end")
+            for vector in ("input_0.pb", "output_0.pb", "output_1.pb"):
+                (folder / END_TO_END_TEST_DATA_SET / vector).write_bytes(b"vector")
+        else:
+            target.write_bytes(b"outside")
+            (folder / END_TO_END_FILE).symlink_to(target)
+    site = Site(fake_site, ort_folder(fetch=False))
+    index = {e["name"]: e for e in json.loads(site.reply("/entries.json").body)["entries"]}
+    e2e = index["with_end_to_end"]
+    assert e2e["end_to_end"] is True and e2e["model"] == "entries/with_end_to_end/end_to_end/model.onnx"
+    assert e2e["test_input"] == "entries/with_end_to_end/end_to_end/test_data_set_0/input_0.pb"
+    assert e2e["test_output"] == "entries/with_end_to_end/end_to_end/test_data_set_0/output_0.pb"
+    for entry in (index["linked_end_to_end"], index["some_entry"]):  # a link is not served: model.onnx it is
+        assert entry["end_to_end"] is False and entry["model"] == f"entries/{entry['name']}/model.onnx"
+    served = ["model.onnx", END_TO_END_FILE, f"{END_TO_END_TEST_DATA_SET}/input_0.pb",
+              f"{END_TO_END_TEST_DATA_SET}/output_0.pb"]
+    assert [site.reply(f"/entries/with_end_to_end/{f}").status for f in served] == [200] * len(served)
+    refused = [f"/entries/with_end_to_end/{END_TO_END_TEST_DATA_SET}/output_1.pb",
+               f"/entries/linked_end_to_end/{END_TO_END_FILE}", "/entries/with_end_to_end/end_to_end/../model.onnx"]
+    assert [site.reply(path).status for path in refused] == [404] * len(refused)
 
 
 def test_the_install_hint_names_the_pinned_onnxruntime_web():

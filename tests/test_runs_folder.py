@@ -131,12 +131,18 @@ def test_a_malformed_manifest_is_one_line_naming_the_fix(trained_runs, tmp_path,
 
 def test_another_models_export_under_an_entrys_name_is_refused(trained_runs, tmp_path, capsys):
     runs = shutil.copytree(trained_runs, tmp_path / "runs")
-    shutil.copy2(runs / "fn_square" / "model.onnx", runs / "iris_mlp" / "model.onnx")
     manifest = json.loads((runs / "manifest.json").read_text())
-    manifest["entries"]["iris_mlp"]["files"]["iris_mlp/model.onnx"]["sha256"] = sha256_file(runs / "iris_mlp" /
-                                                                                              "model.onnx")
+    for file in ("model.onnx", "end_to_end/model.onnx"):
+        shutil.copy2(runs / "fn_square" / file, runs / "iris_mlp" / file)
+        manifest["entries"]["iris_mlp"]["files"][f"iris_mlp/{file}"]["sha256"] = sha256_file(runs / "iris_mlp" / file)
     (runs / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "rows.csv").write_text("5.1,3.5,1.4,0.2\n")
+    err = predict_error(capsys, runs, "iris_mlp", tmp_path / "rows.csv")
+    assert "iris_mlp/end_to_end/model.onnx: the export of 'fn_square', not of 'iris_mlp'; run 'zoo export iris_mlp" \
+        in err
+    # An export of an earlier zoo, model.onnx alone: the same refusal.
+    manifest["entries"]["iris_mlp"]["files"].pop("iris_mlp/end_to_end/model.onnx")
+    (runs / "manifest.json").write_text(json.dumps(manifest))
     err = predict_error(capsys, runs, "iris_mlp", tmp_path / "rows.csv")
     assert "iris_mlp/model.onnx: the export of 'fn_square', not of 'iris_mlp'; run 'zoo export iris_mlp" in err
 

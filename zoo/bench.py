@@ -345,7 +345,7 @@ def _quantize(float_bytes: bytes, calibration: np.ndarray) -> Int8Copy | str:
 
 def mobile_copy(float_bytes: bytes) -> bytes:
     """The ORT-format file of ``float_bytes`` with its batch fixed to 1, as ``zoo export --mobile`` writes it
-    (``model.b1.ort``); Skip, with the reason, where it cannot be made."""
+    (``batch1/model.ort``); Skip, with the reason, where it cannot be made."""
     try:
         import onnx
 
@@ -355,6 +355,7 @@ def mobile_copy(float_bytes: bytes) -> bytes:
         fixed = fixed_batch(onnx.load_from_string(float_bytes), 1)
         with tempfile.TemporaryDirectory(prefix="zoo-bench-b1-") as tmp:
             path = Path(tmp) / B1_ONNX  # the ORT converter reads a file
+            path.parent.mkdir(parents=True, exist_ok=True)
             onnx.save(fixed, str(path))
             return ort_format_bytes(path)
     except ImportError as exc:

@@ -174,7 +174,7 @@ def check_exports(entry: CheckedEntry) -> str:
 
         metric = ("r2", float(r2_score(data.truth, expected.reshape(data.truth.shape))))
     request = ExportRequest(spec, dataset, data.x_test, data.truth, expected, tuple(few.x_test.shape[1:]),
-                            str(few.x_test.dtype), metric, f"keras {keras.__version__} (zoo check)")
+                            str(few.x_test.dtype), metric, f"keras {keras.__version__} (zoo check)", x_raw=few.x_test)
     folder = Path(tempfile.mkdtemp(prefix=f"zoo-check-{entry.name}-"))
     weakref.finalize(entry, shutil.rmtree, folder, True)  # the metadata check reads the export; then it goes
     try:
@@ -239,12 +239,41 @@ def _replay(folder: Path, name: str) -> str:
     comparison = compare_outputs(y, run_onnx(session, x), metadata.output_kind)
     if not comparison.passed:
         raise CheckFailed(f"{name}: the shipped test vectors do not replay: {comparison.summary()}")
+    _replay_end_to_end(folder, name)
     report = json.loads((folder / "report.json").read_text())
     measured = report["measured"]
     if (measured["metric"], measured["value"]) != (metadata.metric_name, metadata.metric_value):
         raise CheckFailed(f"{name}: the shipped report says {measured['metric']} {measured['value']}, its export's "
                           f"metadata {metadata.metric_name} {metadata.metric_value}; rebuild the set")
     return f"{len(x)} test vectors replay; {measured['metric']} {measured['value']:.4g}"
+
+
+def _replay_end_to_end(folder: Path, name: str) -> None:
+    """The shipped end_to_end/model.onnx gives its test vectors' outputs on their raw inputs (sets of earlier zoo
+    versions have none: nothing to replay)."""
+    from zoo.exports.compare import compare_outputs
+    from zoo.exports.end_to_end import run_end_to_end
+    from zoo.exports.export import read_tensor
+    from zoo.exports.manifest import END_TO_END_FILE, END_TO_END_TEST_DATA_SET
+    from zoo.exports.runtime import open_session
+
+    vectors = folder / END_TO_END_TEST_DATA_SET
+    if not (folder / END_TO_END_FILE).is_file():
+        return
+    try:
+        actual = run_end_to_end(open_session((folder / END_TO_END_FILE).read_bytes()),
+                                read_tensor(vectors / "input_0.pb"))
+    except Exception as exc:  # onnxruntime's errors share no base class; a missing or damaged file too
+        raise CheckFailed(f"{name}: the shipped end-to-end test vectors do not replay ({first_line(exc, 200)})") \
+            from exc
+    expected = [read_tensor(p) for p in sorted(vectors.glob("output_*.pb"))]
+    kind = "probabilities" if len(expected) == 2 else "values"
+    comparison = compare_outputs(expected[0], actual[0], kind)
+    if not comparison.passed:
+        raise CheckFailed(f"{name}: the shipped end-to-end test vectors do not replay: {comparison.summary()}")
+    if kind == "probabilities" and not np.array_equal(actual[1], expected[1]):
+        raise CheckFailed(f"{name}: the shipped end-to-end test vectors do not replay: its class output differs "
+                          f"from {END_TO_END_TEST_DATA_SET}/output_1.pb")
 
 
 CHECKS: dict[str, Callable[[CheckedEntry], str]] = {

@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where the runs are: {RUNS_HELP}")
     _device_copy_flags(p)
+    p.add_argument("--triton", type=Path, metavar="DIR",
+                   help="instead, write the existing end-to-end exports (your runs in --out, else the shipped "
+                        "reference set) as a Triton model repository: DIR/NAME/{config.pbtxt,labels.txt,1/model.onnx}")
+    p.add_argument("--max-batch-size", type=_positive, default=256,
+                   help="with --triton: config.pbtxt's max_batch_size (default: 256)")
 
     p = command("check", cmd_check, "the conformance checks a plugin's CI runs: a line per check per entry")
     p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns (default: every model "
@@ -204,13 +209,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="use the export in this folder of runs (default: the reference set "
                                             "the entry's plugin ships, else your runs folder)")
 
-    p = command("serve", cmd_serve, "the playground: try every model in a browser (onnxruntime-web, local)")
+    p = command("serve", cmd_serve, "the playground (try every model in a browser) and an inference API "
+                                    "(Open Inference Protocol v2) on one local port")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
     p.add_argument("--out", type=Path, help=f"your runs, shown where they have an export, else the reference set: "
                                             f"{RUNS_HELP}")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders, for the curves' test points "
                                       "(default: $ZOO_DATA_DIR)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host header is NAME (repeatable; localhost, 127.0.0.1, [::1] "
+                        "and --host always are)")
+    p.add_argument("--max-batch-size", type=_positive, default=64, metavar="N",
+                   help="most samples the inference API runs in one batch (default: 64)")
+    p.add_argument("--batch-wait-ms", type=_non_negative_float, default=2.0, metavar="MS",
+                   help="how long a batch waits for more requests after its first, in ms (default: 2)")
+    p.add_argument("--max-connections", type=_positive, default=512, metavar="N",
+                   help="connections served at once; more get a 503 (default: 512)")
+    p.add_argument("--request-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+                   help="seconds a client has to send a whole request before it is disconnected (default: 10)")
     return parser
 
 
@@ -229,6 +246,20 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number from 0 up, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
     return value
 
 
@@ -522,6 +553,8 @@ def cmd_export(args) -> int:
     from zoo.run import export_saved_run
     from zoo.table import format_table
 
+    if args.triton is not None:
+        return _export_triton(args)
     done, code = _for_each(_chosen(args, "export"), lambda name: export_saved_run(
         name, args.out, args.data_dir, mobile=args.mobile, int8=args.int8), "exports", args)
     rows = []
@@ -535,6 +568,22 @@ def cmd_export(args) -> int:
     if rows:
         print(format_table(["model", "bytes", "opset", "samples checked", "max |ort - keras|", "class diffs",
                             "file"], rows))
+    return code
+
+
+def _export_triton(args) -> int:
+    from zoo.exports.predict import export_folder
+    from zoo.exports.triton import write_triton_model
+
+    if args.mobile or args.int8:
+        raise ZooError("--triton writes the existing end-to-end exports; drop --mobile/--int8 (Triton serves the "
+                       "float model)")
+    done, code = _for_each(_chosen(args, "export"), lambda name: write_triton_model(
+        export_folder(name, args.out), name, args.triton, max_batch_size=args.max_batch_size), "Triton models", args)
+    for name, folder in done:
+        print(f"{name}: {folder}")
+    if done:
+        print(f"zoo: Triton model repository in {args.triton}: tritonserver --model-repository={args.triton.resolve()}")
     return code
 
 
@@ -607,7 +656,12 @@ def cmd_serve(args) -> int:
     from zoo import locations
     from zoo.web.serve import serve
 
-    return serve(args.out or locations.runs_dir(), args.host, args.port, args.data_dir)
+    from zoo.web.serve import Limits
+
+    limits = Limits(max_batch=args.max_batch_size, batch_wait_ms=args.batch_wait_ms,
+                    max_connections=args.max_connections, request_timeout=args.request_timeout,
+                    allow_hosts=tuple(args.allow_host))
+    return serve(args.out or locations.runs_dir(), args.host, args.port, args.data_dir, limits)
 
 
 def cmd_report(args) -> int:

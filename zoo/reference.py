@@ -23,7 +23,8 @@ from zoo.exports.manifest import update_manifest
 from zoo.registry import Registry
 
 SOURCE_FOLDER = Path(__file__).resolve().parent.parent / "reference"
-KEPT = ("model.onnx", "model.keras", "report.json", "report.md", "report.html", "plots", "test_data_set_0")
+KEPT = ("model.onnx", "model.keras", "report.json", "report.md", "report.html", "plots", "test_data_set_0",
+        "end_to_end")
 BUILTIN = "zoo"  # the distribution whose set python -m zoo.reference builds
 
 

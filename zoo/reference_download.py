@@ -26,7 +26,7 @@ def download_set(declared: ReferenceSet, dest: Path) -> Path:
     """``dest`` holding the set of ``declared.url``, downloaded and unpacked now; DataError in one line if not."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".download.", suffix=".tmp") as archive:
-        digest = _download(declared.url, archive)
+        digest = download(declared.url, archive).hexdigest()
         if digest != declared.sha256:
             raise DataError(f"download of {declared.url} has sha256 {digest[:12]}…, not the declared "
                             f"{declared.sha256[:12]}…; it was discarded")
@@ -42,8 +42,9 @@ def download_set(declared: ReferenceSet, dest: Path) -> Path:
     return dest
 
 
-def _download(url: str, into) -> str:
-    digest = hashlib.sha256()
+def download(url: str, into, algorithm: str = "sha256"):
+    """Stream ``url`` into the open binary file ``into``; the ``hashlib`` hash of what was written."""
+    digest = hashlib.new(algorithm)
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
@@ -52,7 +53,7 @@ def _download(url: str, into) -> str:
         into.flush()
     except (OSError, ValueError) as exc:  # URLError is an OSError; a malformed URL a ValueError
         raise DataError(f"cannot download {url} ({getattr(exc, 'reason', exc)})") from exc
-    return digest.hexdigest()
+    return digest
 
 
 def _unpack(archive: Path, into: Path, url: str) -> None:

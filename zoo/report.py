@@ -231,6 +231,8 @@ def _onnx(facts: dict[str, Any] | None, name: str) -> list[str]:
              f"scaled {check['max_scaled_diff']:.3g} (tolerance {check['tolerance']:g}){classes} |",
              f"| test vectors | `{facts['test_data_set']['folder']}/`: {len(facts['test_data_set']['test_indices'])} "
              f"test samples and Keras' outputs |"]
+    if "end_to_end" in facts:
+        lines.append(_end_to_end_row(facts["end_to_end"]))
     if "mobile" in facts or "int8" in facts:
         from zoo.exports.device_summary import report_lines
 
@@ -238,6 +240,14 @@ def _onnx(facts: dict[str, Any] | None, name: str) -> list[str]:
     if "device_copies" in facts:
         lines += ["", f"- Device-sized copies failed: {facts['device_copies']['failed']}"]
     return lines
+
+
+def _end_to_end_row(e2e: dict[str, Any]) -> str:
+    """report.md's row for ``end_to_end/model.onnx``: raw samples in, probabilities and class (or y) out."""
+    inp, outputs = e2e["input"], ", ".join(f"`{o['name']}` {o['dtype']} {_dims(o['shape'])}" for o in e2e["outputs"])
+    return (f"| end to end | `{e2e['file']}`, {e2e['bytes']:,} bytes: raw `{inp['name']}` {inp['dtype']} "
+            f"{_dims(inp['shape'])} in, {outputs} out; matches Keras on all {e2e['validation']['samples']:,} test "
+            f"samples; test vectors in `{e2e['test_data_set']['folder']}/` |")
 
 
 def _dims(shape: list[int | None]) -> str:

@@ -256,8 +256,10 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
         return {}
     result.report["onnx"] = facts
     copies = add_device_copies(result, folder, request, facts, mobile=mobile, int8=int8, keep_going=keep_going)
+    end_to_end = facts.get("end_to_end", {})
     return {"onnx": facts["file"], **{f"onnx_{Path(p).stem}": p for p in facts["test_data_set"]["files"]},
-            **{f"onnx_{name.replace('.', '_')}": name for name in copies}}
+            **({"onnx_end_to_end": end_to_end["file"]} if end_to_end else {}),
+            **{f"onnx_{name.replace('/', '_').replace('.', '_')}": name for name in copies}}
 
 
 def add_device_copies(result: Run, folder: Path, request: ExportRequest, facts: dict[str, Any], *, mobile: bool,
@@ -283,7 +285,8 @@ def add_device_copies(result: Run, folder: Path, request: ExportRequest, facts: 
             raise
         facts["device_copies"] = {"failed": str(exc)}
         return []
-    facts.update({key: copies[key] for key in ("mobile", "int8") if key in copies}, extra_files=copies["files"])
+    facts.update({key: copies[key] for key in ("mobile", "int8") if key in copies},
+                 extra_files=[*copies["files"], *copies["vector_files"]])
     return copies["files"]
 
 
@@ -296,7 +299,8 @@ def export_request(result: Run) -> ExportRequest:
     keras_version = env.get("versions", {}).get("keras", "?")
     return ExportRequest(result.spec, result.dataset, result.data.x_test, result.data.truth, outputs,
                          tuple(result.splits.x_test.shape[1:]), str(result.splits.x_test.dtype),
-                         result.evaluation.primary, f"keras {keras_version} ({env.get('backend', '?')} backend)")
+                         result.evaluation.primary, f"keras {keras_version} ({env.get('backend', '?')} backend)",
+                         x_raw=result.splits.x_test)
 
 
 def write_report_files(result: Run, folder: Path) -> dict[str, str]:

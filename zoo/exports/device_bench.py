@@ -7,7 +7,7 @@ For each export under ``--exports`` (default: the reference set, ``reference/``)
   sizes, and onnxruntime CPU samples/s of float and int8 at batch 1 and 256, timed round for round
   (medians over ``--rounds``);
 - mobile: the usability checker's verdicts with the dynamic batch and with it fixed to 1, the sizes
-  of ``model.b1.onnx`` and ``model.b1.ort``, and their validation, one sample per run.
+  of ``batch1/model.onnx`` and ``batch1/model.ort``, and their validation, one sample per run.
 
 The float reference is the committed ``model.onnx``'s own output (it matched Keras within 1e-6 at
 export); the test vectors' ``output_0.pb`` are Keras' outputs. Writes JSON (``--json``) and a
@@ -93,6 +93,7 @@ def _mobile(float_model, x_test: np.ndarray, float_out: np.ndarray, output_kind:
     b1 = fixed_batch(float_model, 1)
     with tempfile.TemporaryDirectory(prefix="zoo-device-bench-") as tmp:
         dynamic_path, b1_path = Path(tmp) / ONNX_FILE, Path(tmp) / B1_ONNX
+        b1_path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(float_model, str(dynamic_path))
         onnx.save(b1, str(b1_path))
         ort_bytes = ort_format_bytes(b1_path)
@@ -133,8 +134,8 @@ def markdown(results: list[dict[str, Any]], header: dict[str, str]) -> str:
                          f"{_rule(q)} |")
     lines += ["", "### Mobile copies: onnxruntime's usability checker "
                   "(NNAPI / CoreML NeuralNetwork / CoreML MLProgram)", "",
-              "| entry | dynamic batch | batch fixed to 1 | model.onnx bytes | model.b1.onnx bytes | "
-              "model.b1.ort bytes | b1 .onnx and .ort validation (one sample per run, all test samples) |",
+              "| entry | dynamic batch | batch fixed to 1 | model.onnx bytes | batch1/model.onnx bytes | "
+              "batch1/model.ort bytes | batch1 .onnx and .ort validation (one sample per run, all test samples) |",
               "|---|---|---|---|---|---|---|"]
     for r in results:
         m = r["mobile"]

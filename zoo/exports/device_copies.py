@@ -3,17 +3,20 @@
 ``export_device_copies`` runs after the float export passed its validation, in the same (staging)
 folder, and writes:
 
-- ``model.b1.onnx``: the float model with its batch fixed to 1 (``zoo.exports.mobile.fixed_batch``), and
-  ``model.b1.ort``, the same converted to ORT format, the format of onnxruntime's reduced-size
-  mobile and web builds. Each is validated as ``model.onnx`` was: onnxruntime, one sample per run,
+- ``batch1/model.onnx``: the float model with its batch fixed to 1 (``zoo.exports.mobile.fixed_batch``), and
+  ``batch1/model.ort``, the same converted to ORT format, the format of onnxruntime's reduced-size
+  mobile and web builds; beside them ``test_data_set_K/``, one per test vector (one sample each, the batch
+  being 1), with Keras' outputs. Each is validated as ``model.onnx`` was: onnxruntime, one sample per run,
   against the Keras outputs on every test sample and on ``test_data_set_0``, with zoo.exports.export's rule
   (|difference| <= 1e-4 × max(1, the sample's largest |output|), and the same class). The mobile
   checker's verdicts for the fixed copy and for the dynamic original are recorded.
-- ``model.int8.onnx``: quantized by onnxruntime (``zoo.exports.quantize``), held to a looser, stated
+- ``int8/model.onnx``: quantized by onnxruntime (``zoo.exports.quantize``), held to a looser, stated
   rule: its accuracy (R² for regression) on the full test split within 0.3 points (0.003) of float,
   and the same class as ``output_0.pb`` on every test vector; top-1 agreement with float, sizes, and
   samples/s of both at batch 1 and 256 are recorded. An int8 file no smaller than the float one is
-  not written (``"skipped"`` says so): there is nothing for it to win.
+  not written (``"skipped"`` says so): there is nothing for it to win. Beside it ``test_data_set_0/`` holds
+  the float test vectors' inputs and the *int8 model's own* outputs on them (it is held to the looser rule,
+  so Keras' outputs would not replay at the float tolerance).
 
 Everything is converted and validated before anything is written; a failure raises ExportError
 and writes nothing.
@@ -21,6 +24,7 @@ and writes nothing.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +35,7 @@ import numpy as np
 from zoo import files
 from zoo.errors import ExportError
 from zoo.exports.compare import compare_outputs
-from zoo.exports.device_summary import B1_ONNX, B1_ORT, INT8_ONNX
+from zoo.exports.device_summary import B1_FOLDER, B1_ONNX, B1_ORT, INT8_FOLDER, INT8_ONNX
 from zoo.exports.export import TEST_DATA_SET, read_tensor
 from zoo.exports.manifest import file_facts
 from zoo.exports.runtime import open_session, run_onnx
@@ -53,8 +57,9 @@ def export_device_copies(float_model: onnx.ModelProto, folder: str | Path, x_tes
     ``expected_outputs`` the Keras model's outputs on it, ``calibration`` training inputs for
     static int8 (``zoo.exports.quantize.calibration_sample``). ``folder`` must already hold the float
     export's ``test_data_set_0``. ``int8_mode`` overrides ``zoo.exports.quantize.choose_mode``.
-    Returns ``{"mobile": {...}, "int8": {...}, "files": [names written]}``, "mobile" and "int8" only
-    when asked for; ``zoo.exports.device_summary`` condenses them for the manifest and report.md.
+    Returns ``{"mobile": {...}, "int8": {...}, "files": [model files written], "vector_files": [their test
+    vectors]}`` (paths relative to ``folder``), "mobile" and "int8" only when asked for;
+    ``zoo.exports.device_summary`` condenses them for the manifest and report.md.
     """
     folder = Path(folder)
     x_test = np.asarray(x_test, np.float32)
@@ -67,14 +72,45 @@ def export_device_copies(float_model: onnx.ModelProto, folder: str | Path, x_tes
     if int8:
         facts["int8"] = _int8_copy(float_model, float_bytes, x_test, truth, expected_outputs, output_kind,
                                    calibration, vectors, int8_mode, timing_seconds, pending)
+    models = [name for name in pending if not name.endswith(".pb")]
+    for copy_folder in {name.split("/")[0] for name in pending}:  # no test_data_set_* of an earlier export lingers
+        shutil.rmtree(folder / copy_folder, ignore_errors=True)
     for name, data in pending.items():
         files.write_bytes(folder / name, data)
     if "mobile" in facts:
         facts["mobile"]["files"] = {name: file_facts(folder / name) for name in (B1_ONNX, B1_ORT)}
+        facts["mobile"]["test_data_sets"] = _vector_facts(folder, B1_FOLDER, pending)
     if INT8_ONNX in pending:
         facts["int8"].update(file_facts(folder / INT8_ONNX))
-    facts["files"] = list(pending)
+        facts["int8"]["test_data_sets"] = _vector_facts(folder, INT8_FOLDER, pending)
+    facts["files"] = models
+    facts["vector_files"] = [name for name in pending if name.endswith(".pb")]
     return facts
+
+
+def _vector_facts(folder: Path, copy_folder: str, pending: dict[str, bytes]) -> dict[str, Any]:
+    """sha256 and size of the test vectors written beside one copy."""
+    return {name: file_facts(folder / name) for name in pending
+            if name.endswith(".pb") and name.startswith(f"{copy_folder}/")}
+
+
+def vector_files(copy_folder: str, inputs: np.ndarray, outputs: np.ndarray, input_name: str, output_name: str,
+                 per_sample: bool) -> dict[str, bytes]:
+    """Test vectors for the copy in ``copy_folder``: ``test_data_set_0`` with every sample, or (``per_sample``,
+    for a batch-1 copy) ``test_data_set_K`` with sample K alone; name -> TensorProto bytes."""
+    from onnx import numpy_helper
+
+    sets = [(k, slice(k, k + 1)) for k in range(len(inputs))] if per_sample else [(0, slice(None))]
+    vectors = {}
+    for k, rows in sets:
+        for kind, array, name in (("input", inputs, input_name), ("output", outputs, output_name)):
+            tensor = numpy_helper.from_array(np.ascontiguousarray(array[rows]), name=name)
+            vectors[f"{copy_folder}/test_data_set_{k}/{kind}_0.pb"] = tensor.SerializeToString()
+    return vectors
+
+
+def _io_names(model: onnx.ModelProto) -> tuple[str, str]:
+    return model.graph.input[0].name, model.graph.output[0].name
 
 
 def _test_vectors(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +131,7 @@ def _mobile_copies(float_model: onnx.ModelProto, x_test: np.ndarray, expected: n
     with tempfile.TemporaryDirectory(prefix="zoo-b1-") as tmp:
         dynamic_path, b1_path = Path(tmp) / "dynamic" / "model.onnx", Path(tmp) / B1_ONNX
         dynamic_path.parent.mkdir()
+        b1_path.parent.mkdir()
         onnx.save(float_model, str(dynamic_path))
         b1_path.write_bytes(b1_bytes)
         ort_bytes = ort_format_bytes(b1_path)
@@ -102,6 +139,7 @@ def _mobile_copies(float_model: onnx.ModelProto, x_test: np.ndarray, expected: n
     validation = {name: validate_batch1(data, name, x_test, expected, output_kind, vectors)
                   for name, data in ((B1_ONNX, b1_bytes), (B1_ORT, ort_bytes))}
     pending.update({B1_ONNX: b1_bytes, B1_ORT: ort_bytes})
+    pending.update(vector_files(B1_FOLDER, vectors[0], vectors[1], *_io_names(float_model), per_sample=True))
     return {
         "batch": 1,  # "files" (sha256 and bytes) is added once they are written
         "ort_format": {"converter": "onnxruntime.tools.convert_onnx_models_to_ort",
@@ -164,6 +202,8 @@ def _int8_copy(float_model: onnx.ModelProto, float_bytes: bytes, x_test: np.ndar
         raise ExportError(f"{INT8_ONNX} failed validation: {check.summary()}; nothing was written")
     measured = size_and_speed(float_bytes, int8_bytes, x_test, seconds=timing_seconds)
     pending[INT8_ONNX] = int8_bytes
+    pending.update(vector_files(INT8_FOLDER, vectors[0], on_vectors.astype(np.float32), *_io_names(float_model),
+                                per_sample=False))
     return {"file": INT8_ONNX, "mode": mode,
             "quantization": {p.key: p.value for p in quantized.metadata_props}["quantization"],
             "validation": {**asdict(check), "passed": check.passed, "summary": check.summary()},

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-B1_ONNX = "model.b1.onnx"
-B1_ORT = "model.b1.ort"
-INT8_ONNX = "model.int8.onnx"
+# Each copy in a folder of its own with its own test vectors (test_data_set_*), as the ONNX Model Zoo lays out
+# models: a runner replays every test_data_set_* beside a model file against that file.
+B1_FOLDER = "batch1"
+B1_ONNX = f"{B1_FOLDER}/model.onnx"
+B1_ORT = f"{B1_FOLDER}/model.ort"
+INT8_FOLDER = "int8"
+INT8_ONNX = f"{INT8_FOLDER}/model.onnx"
 
 
 def manifest_summary(facts: dict[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,14 @@ and writes, into a (staging) folder:
   (``zoo.exports.metadata``) saying how to feed it and read it;
 - ``test_data_set_0/input_0.pb`` and ``output_0.pb``: TensorProtos of real test samples and the
   *Keras* model's outputs on them, in the ONNX Model Zoo's layout, so drift in a converter or
-  runtime shows when an app replays them.
+  runtime shows when an app replays them;
+- given the raw test split, ``end_to_end/model.onnx`` and its own ``test_data_set_0``: the same network
+  taking raw samples and giving probabilities and class, or values (``zoo.exports.end_to_end``).
 
 Nothing is written unless the export passes ``validate_onnx``: ``onnx.checker`` and onnxruntime
-against Keras on every test sample (``zoo.exports.compare``). It returns the export's facts for the run's
-report; recording them (report, ``zoo.exports.manifest``) is the caller's business.
+against Keras on every test sample (``zoo.exports.compare``), and the end-to-end file its own validation.
+It returns the export's facts for the run's report; recording them (report, ``zoo.exports.manifest``) is
+the caller's business.
 
 Opset 15: tf2onnx 1.17's default, so its best-tested conversion path; onnxruntime has run it
 since 1.10 (2021), mobile and web builds included; and every operator these networks need
@@ -31,10 +34,11 @@ import numpy as np
 from zoo import environment, files
 from zoo.exports.compare import Comparison, compare_outputs
 from zoo.exports.convert import OPSET, convert_to_onnx
+from zoo.exports.end_to_end import build_end_to_end, write_end_to_end
 from zoo.errors import ExportError
 from zoo.exports.manifest import ONNX_FILE, file_facts
 from zoo.exports.metadata import SCHEMA, OnnxMetadata
-from zoo.exports.runtime import open_session, run_onnx
+from zoo.exports.runtime import checked_bytes, open_session, run_onnx
 from zoo.specs import DatasetSpec, ModelSpec
 
 if TYPE_CHECKING:
@@ -60,6 +64,9 @@ class ExportRequest:
     raw_dtype: str
     metric: tuple[str, float]  # the headline test metric and its value
     trained_with: str  # e.g. "keras 3.15.1 (tensorflow backend)"
+    # The raw test split (x_test before preprocessing, row for row): given, the end-to-end file
+    # (zoo.exports.end_to_end) is built and validated on it too; None (zoo check's throwaway export) skips it.
+    x_raw: np.ndarray | None = None
 
 
 def tensor_names(spec: ModelSpec, dataset: DatasetSpec, raw_sample_shape: tuple[int, ...]) -> tuple[str, str]:
@@ -134,14 +141,7 @@ def validate_onnx(proto: onnx.ModelProto, x: np.ndarray, expected: np.ndarray,
     Returns the serialized model that passed (the very bytes to write). Raises ExportError with
     one line saying how far off it is otherwise.
     """
-    import onnx
-
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(f"the ONNX model fails onnx.checker: {str(exc).splitlines()[0]}; "
-                          "nothing was written") from exc
-    model_bytes = proto.SerializeToString()
+    model_bytes = checked_bytes(proto, "the ONNX model")
     try:
         session = open_session(model_bytes)
         actual = run_onnx(session, x)
@@ -185,6 +185,7 @@ def export_onnx(model: keras.Model, request: ExportRequest, folder: Path) -> dic
     proto.doc_string = f"zoo {spec.name}: {spec.description}"
     proto.graph.name = spec.name
     model_bytes, comparison = validate_onnx(proto, x, request.expected, spec.outputs)
+    end_to_end = None if request.x_raw is None else build_end_to_end(proto, request.x_raw, request.expected)
 
     files.write_bytes(folder / ONNX_FILE, model_bytes)
     indices = pick_test_vector_samples(spec, request.truth)
@@ -204,6 +205,7 @@ def export_onnx(model: keras.Model, request: ExportRequest, folder: Path) -> dic
         "validation": validation,
         "test_data_set": {"folder": TEST_DATA_SET, "test_indices": indices,
                           "files": {str(p.relative_to(folder)): file_facts(p) for p in vectors}},
+        **({"end_to_end": write_end_to_end(end_to_end, indices, folder)} if end_to_end else {}),
         "exported_with": metadata.exported_with, "created": metadata.created,
     }
 

@@ -21,6 +21,10 @@ SCHEMA = "zoo.manifest/2"  # adds "zoo_version", the zoo that wrote the file
 READABLE_SCHEMAS = ("zoo.manifest/1", SCHEMA)
 ONNX_FILE = "model.onnx"
 MODEL_FILE = "model.keras"
+# The end-to-end export (zoo.exports.end_to_end): raw samples in, probabilities and class (or y) out.
+END_TO_END_FOLDER = "end_to_end"
+END_TO_END_FILE = f"{END_TO_END_FOLDER}/model.onnx"
+END_TO_END_TEST_DATA_SET = f"{END_TO_END_FOLDER}/test_data_set_0"
 
 
 class NewerManifestError(ExportError):
@@ -100,7 +104,10 @@ def manifest_entry(folder: Path, report: dict[str, Any], name: str | None = None
     facts = report.get("onnx") or {}
     if "file" not in facts or not (folder / ONNX_FILE).is_file():
         return None
-    names = [ONNX_FILE, *facts["test_data_set"]["files"], *facts.get("extra_files", []),
+    end_to_end = facts.get("end_to_end") or {}
+    names = [ONNX_FILE, *facts["test_data_set"]["files"],
+             *([end_to_end["file"], *end_to_end["test_data_set"]["files"]] if "file" in end_to_end else []),
+             *facts.get("extra_files", []),
              *([MODEL_FILE] if (folder / MODEL_FILE).is_file() else [])]
     return {
         "dataset": report["dataset"], "task": report["task"],

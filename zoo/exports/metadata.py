@@ -59,6 +59,11 @@ KEYS: dict[str, str] = {
     "exported_with": "converter and library versions, e.g. `tf2onnx 1.17.0, tensorflow 2.21.0`",
     "created": "when the file was exported (ISO 8601, UTC)",
 }
+# Keys only end_to_end/model.onnx has, beside all of model.onnx's (zoo.exports.end_to_end), in this order.
+END_TO_END_KEYS: dict[str, str] = {
+    "end_to_end": "`true`: the file takes raw samples and does the preprocessing (and softmax) itself",
+    "end_to_end_outputs": "JSON list of its outputs: `[\"probabilities\", \"class\"]` or `[\"y\"]`",
+}
 _JSON_KEYS = {"class_names", "target_names", "input_shape", "raw_input_shape", "output_shape", "preprocess_scale",
               "preprocess_offset", "raw_input_range"}
 # Keys added after a schema was published: a file without one reads as if it held JSON null.

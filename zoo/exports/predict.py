@@ -2,8 +2,10 @@
 entry's ONNX export.
 
 Uses onnxruntime, numpy and Pillow only, never Keras: what it does, an app can do with the
-export's metadata alone. The model file must match the sha256 that ``manifest.json`` records,
-so a replaced or damaged file is refused rather than trusted. Without a folder given, the export
+export's files alone. Raw samples go to ``end_to_end/model.onnx``, which preprocesses them itself, when the
+manifest records one; exports of earlier zoo versions have ``model.onnx`` alone, fed as its metadata says.
+The model files must match the sha256 that ``manifest.json`` records, so a replaced or damaged file is
+refused rather than trusted. Without a folder given, the export
 comes from the reference set the entry's plugin ships (zoo's own for the built-ins), or, for an entry
 without one, from the user's runs.
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 from zoo import locations
 from zoo.errors import ZooError, first_line
-from zoo.exports.manifest import MANIFEST, ONNX_FILE, recorded_sha256
+from zoo.exports.manifest import END_TO_END_FILE, MANIFEST, ONNX_FILE, recorded_sha256
 from zoo.exports.metadata import OnnxMetadata
 from zoo.exports.runtime import open_session, run_onnx
 from zoo.exports.samples import NonFiniteOutputError, PredictError, as_batch, read_samples
@@ -32,14 +34,19 @@ class OnnxExport:
     path: Path
     session: Any  # onnxruntime.InferenceSession
     metadata: OnnxMetadata
+    end_to_end: bool = False  # the session is end_to_end/model.onnx's: raw samples in, probabilities (or y) out
 
     def outputs(self, raw: np.ndarray) -> np.ndarray:
-        """The model's outputs for a batch of raw samples, preprocessed as the metadata says.
+        """The outputs for a batch of raw samples: the end-to-end file's first (probabilities, or y), or
+        model.onnx's on the samples preprocessed as the metadata says.
 
         PredictError, in one line, when onnxruntime refuses the batch or the outputs are not finite numbers.
         """
-        with np.errstate(over="ignore", invalid="ignore"):
-            model_input = self.metadata.preprocess(raw)
+        if self.end_to_end:
+            model_input = np.asarray(raw).astype(np.dtype(self.metadata.raw_input_dtype), copy=False)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                model_input = self.metadata.preprocess(raw)
         try:
             outputs = run_onnx(self.session, model_input)
         except Exception as exc:  # onnxruntime's errors share no base class
@@ -51,6 +58,8 @@ class OnnxExport:
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of raw samples (softmax applied to logits)."""
+        if self.end_to_end:
+            return self.outputs(raw)
         return probabilities(self.outputs(raw), self.metadata.output_kind)
 
     def predict(self, raw) -> np.ndarray:
@@ -122,15 +131,15 @@ def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
     out = export_folder(name, out)
     settle(out)
     try:
-        model_bytes = _verified_bytes(name, out)
+        file, model_bytes = _verified_model(name, out)
     except PredictError:
         if not out.is_dir():
             raise
         # A writer may have swapped the folder between our reads of the manifest and the file: once no
         # writer holds the folder, the two agree again, or the error stands.
         with locked(out):
-            model_bytes = _verified_bytes(name, out)
-    path = out / name / ONNX_FILE
+            file, model_bytes = _verified_model(name, out)
+    path = out / name / file
     try:
         session = open_session(model_bytes)
     except Exception as exc:  # onnxruntime's errors share no base class
@@ -140,11 +149,24 @@ def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
     if metadata.model_name != name:
         raise PredictError(f"{path}: the export of {metadata.model_name!r}, not of {name!r}; run "
                            f"'zoo export {name} --out {out}' to export {name} again")
-    return OnnxExport(path, session, metadata)
+    return OnnxExport(path, session, metadata, end_to_end=file == END_TO_END_FILE)
 
 
-def _verified_bytes(name: str, out: Path) -> bytes:
-    path = out / name / ONNX_FILE
+def _verified_model(name: str, out: Path) -> tuple[str, bytes]:
+    """The file to run and its verified bytes: the end-to-end file when the manifest records one (model.onnx is
+    verified all the same), else model.onnx."""
+    model_bytes = _verified_bytes(name, out)
+    try:
+        end_to_end = recorded_sha256(out, name, END_TO_END_FILE)
+    except ZooError as exc:
+        raise PredictError(str(exc)) from exc
+    if end_to_end is None:
+        return ONNX_FILE, model_bytes
+    return END_TO_END_FILE, _verified_bytes(name, out, END_TO_END_FILE)
+
+
+def _verified_bytes(name: str, out: Path, file: str = ONNX_FILE) -> bytes:
+    path = out / name / file
     try:
         model_bytes = path.read_bytes()
     except FileNotFoundError:
@@ -153,17 +175,17 @@ def _verified_bytes(name: str, out: Path) -> bytes:
         raise PredictError(f"{path}: no ONNX export of {name!r}; make one with {how} first") from None
     except OSError as exc:
         raise PredictError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
-    verify_sha256(model_bytes, path, name, out)
+    verify_sha256(model_bytes, path, name, out, file)
     return model_bytes
 
 
-def verify_sha256(model_bytes: bytes, path: Path, name: str, out: Path) -> None:
+def verify_sha256(model_bytes: bytes, path: Path, name: str, out: Path, file: str = ONNX_FILE) -> None:
     """Refuse a model file whose sha256 is not the one ``manifest.json`` recorded for it."""
     import hashlib
 
-    key = f"{name}/{ONNX_FILE}"
+    key = f"{name}/{file}"
     try:
-        recorded = recorded_sha256(out, name)
+        recorded = recorded_sha256(out, name, file)
     except ZooError as exc:
         raise PredictError(str(exc)) from exc
     if recorded is None:

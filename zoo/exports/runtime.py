@@ -5,7 +5,14 @@ Needs onnxruntime and numpy only, so ``zoo predict`` and apps built on zoo stay 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from zoo.errors import ExportError, first_line
+
+if TYPE_CHECKING:
+    import onnx
 
 RUNTIME_BATCH = 1000
 
@@ -25,3 +32,14 @@ def run_onnx(session, x: np.ndarray, batch: int = RUNTIME_BATCH) -> np.ndarray:
     name = session.get_inputs()[0].name
     parts = [session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
     return np.concatenate(parts) if parts else np.empty((0,), np.float32)
+
+
+def checked_bytes(proto: onnx.ModelProto, what: str) -> bytes:
+    """``proto`` serialized once it passes ``onnx.checker`` (full check); ExportError naming ``what`` otherwise."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"{what} fails onnx.checker: {first_line(exc)}; nothing was written") from exc
+    return proto.SerializeToString()

@@ -1,167 +1,108 @@
-"""``zoo serve``: the playground page, onnxruntime-web and every entry's export on a local HTTP server.
+"""``zoo serve``: the playground and the inference API (Open Inference Protocol v2) on one local port.
 
-Standard library only (``http.server``), bound to 127.0.0.1 unless ``--host`` says otherwise.
-Every URL maps to an allow-listed file (``zoo.web.site_files``); nothing else on disk is
-reachable. Ctrl-C stops it: the CLI turns SIGINT into KeyboardInterrupt, which ends
-``serve_forever`` here, and ``serve`` returns 130 (143 for SIGTERM) with one line said.
+uvicorn runs ``zoo.web.app``'s Starlette app on a socket bound here (so a port in use is one line before
+anything starts), with ``zoo.web.protocol``'s request deadline, a cap on concurrent connections and a long
+listen backlog; loopback only unless ``--host`` says otherwise, and only Host headers naming this server
+answered. Ctrl-C or SIGTERM: uvicorn stops gracefully, then re-raises the signal, which the CLI turns into
+KeyboardInterrupt (``zoo.interrupts.Terminated`` for SIGTERM), so ``serve`` returns 130 or 143.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
-import http.server
-import json
-import os
-import shutil
+import logging
 import socket
 import sys
-from collections import deque
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from zoo.exports.manifest import END_TO_END_FILE
 from zoo.web import site_files
+from zoo.web.site import Site  # the playground's URL map (tests and docs build servers from it)
 from zoo.web.site_files import ServeError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-                 ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png",
-                 ".onnx": "application/octet-stream", ".pb": "application/octet-stream"}
-# Scripts and data from this server only; 'wasm-unsafe-eval' lets onnxruntime compile its .wasm.
-CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; style-src 'self'; "
-       "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 @dataclass
-class Reply:
-    """What one request gets: a status, a content type, and a file or bytes."""
+class Limits:
+    """What bounds the server's time and memory (``zoo serve``'s options; defaults in the README)."""
 
-    status: int
-    content_type: str
-    body: bytes = b""
-    path: Path | None = None
+    max_batch: int = 64  # samples per onnxruntime run
+    batch_wait_ms: float = 2.0  # how long a batch waits for more requests after its first
+    max_body: int = 8 * 1024 * 1024  # bytes of one request body (413 above)
+    max_bodies: int = 256 * 1024 * 1024  # bytes of all the request bodies being read at once (503 above)
+    request_timeout: float = 10.0  # seconds for a whole request to arrive (408 and closed after)
+    keep_alive: int = 5  # seconds an idle keep-alive connection is kept
+    max_connections: int = 512  # open connections and requests in progress (503 above)
+    backlog: int = 2048  # connections waiting to be accepted
+    allow_hosts: tuple[str, ...] = field(default_factory=tuple)  # Host header names answered besides loopback
 
 
-@dataclass
-class Site:
-    """Where the served files come from; ``requests`` keeps the paths last asked for (the tests read it)."""
+class Server:
+    """uvicorn serving the app on a bound socket; ``serve_forever`` / ``shutdown`` / ``server_close`` as
+    ``socketserver``'s, so a thread can run it (tests) or the main thread (``zoo serve``, with signals)."""
 
-    out: Path | None
-    ort: Path
-    data_dir: str | Path | None = None
-    reference: Path | None = None  # None: the reference sets the plugins ship (zoo's own among them)
-    requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
+    def __init__(self, sock: socket.socket, site: Site, host: str, limits: Limits):
+        import uvicorn
 
-    def folders(self) -> dict[str, Path]:
-        """Every entry's export folder, looked up afresh so that new runs show on reload."""
-        return site_files.export_folders(self.out, self.reference)
+        from zoo.web.app import allowed_hosts, create_app
+        from zoo.web.inference import ModelPool
+        from zoo.web.protocol import deadline_protocol
 
-    def reply(self, url: str) -> Reply:
-        """The reply for a GET of ``url`` (a path, maybe with a query)."""
-        path = unquote(urlsplit(url).path)
-        self.requests.append(path)
-        if path in ("/", "/index.html"):
-            return _file(site_files.page_file("index.html"))
-        if path.startswith("/page/"):
-            return _file(site_files.page_file(path.removeprefix("/page/")))
-        if path.startswith("/ort/") and path.removeprefix("/ort/") in site_files.ORT_FILES:
-            return _file(self.ort / path.removeprefix("/ort/"))
-        if path == "/entries.json":
-            return _json(200, site_files.entry_index(self.folders(), self.out, self.reference))
-        if path.startswith("/entries/") and path.count("/") >= 3:
-            name, relative = path.removeprefix("/entries/").split("/", 1)
-            folders = self.folders()
-            if relative == "test-points.json" and name in folders:
-                return self._points(folders[name])
-            return _file(site_files.entry_file(folders, name, relative))
-        return _file(None)
+        def source(folder: Path) -> str:
+            return "your run" if site_files.from_runs(folder, site.out, site.reference) else "reference"
 
-    def _points(self, folder: Path) -> Reply:
-        from zoo.web.curve_points import curve_points
-        from zoo.errors import ZooError
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.pool = ModelPool(site.folders, source, limits.max_batch, limits.batch_wait_ms)
+        app = create_app(site, self.pool, allowed_hosts(host, limits.allow_hosts), limits.max_body,
+                         limits.max_bodies)
+        logging.getLogger("uvicorn.error").setLevel(logging.ERROR)  # a quiet server: errors only
+        config = uvicorn.Config(app, http=deadline_protocol(limits.request_timeout), ws="none", loop="asyncio",
+                                lifespan="off", log_config=None, access_log=False, proxy_headers=False,
+                                server_header=False, limit_concurrency=limits.max_connections,
+                                backlog=limits.backlog, timeout_keep_alive=limits.keep_alive,
+                                timeout_graceful_shutdown=2, h11_max_incomplete_event_size=64 * 1024)
+        self.uvicorn = uvicorn.Server(config)
+        self._stopped = threading.Event()
 
+    def serve_forever(self) -> None:
+        """Serve until ``shutdown`` (or, in the main thread, SIGINT/SIGTERM, re-raised once stopped)."""
+        self._stopped.clear()
         try:
-            return _json(200, curve_points(folder, self.data_dir))
-        except ZooError as exc:  # e.g. the dataset is not on this machine: the page says so
-            return _json(404, {"error": str(exc)})
+            asyncio.run(self.uvicorn.serve(sockets=[self.socket]))
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop a ``serve_forever`` running in another thread and wait for it."""
+        self.uvicorn.should_exit = True
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self.pool.close()
 
 
-def _file(path: Path | None) -> Reply:
-    if path is None:
-        return _json(404, {"error": "not found"})
-    return Reply(200, CONTENT_TYPES.get(path.suffix, "application/octet-stream"), path=path)
-
-
-def _json(status: int, value: Any) -> Reply:
-    return Reply(status, CONTENT_TYPES[".json"], json.dumps(value).encode())
-
-
-def handler_for(site: Site) -> type[http.server.BaseHTTPRequestHandler]:
-    """A request handler class that answers from ``site``."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        server_version = "zoo-serve"
-
-        def do_GET(self) -> None:
-            self._send(site.reply(self.path), body=True)
-
-        def do_HEAD(self) -> None:
-            self._send(site.reply(self.path), body=False)
-
-        def _send(self, reply: Reply, body: bool) -> None:
-            source = None
-            if reply.path is not None:
-                try:
-                    source = reply.path.open("rb")
-                except OSError:  # removed between the lookup and now
-                    reply = _json(404, {"error": "not found"})
-            try:
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(os.fstat(source.fileno()).st_size if source else len(reply.body)))
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.send_header("Content-Security-Policy", CSP)
-                self.end_headers()
-                if body and source:
-                    shutil.copyfileobj(source, self.wfile)
-                elif body:
-                    self.wfile.write(reply.body)
-            finally:
-                if source:
-                    source.close()
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            pass  # a quiet server: a line per request would bury the one line that matters
-
-    return Handler
-
-
-class Server(http.server.ThreadingHTTPServer):
-    """The threading HTTP server, quiet about browsers that hang up mid-reply (e.g. on reload)."""
-
-    daemon_threads = True
-    allow_reuse_port = False  # never share a port with another server (newer Pythons default to sharing)
-
-    def handle_error(self, request, client_address) -> None:
-        error = sys.exc_info()[1]
-        if not isinstance(error, ConnectionError):
-            print(f"zoo serve: error answering {client_address[0]}: {type(error).__name__}: {error}", file=sys.stderr)
-
-
-class Server6(Server):
-    address_family = socket.AF_INET6
-
-
-def make_server(site: Site, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Server:
-    """A bound (not yet serving) HTTP server for ``site``; ServeError, one line, when it cannot bind."""
+def make_server(site: Site, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, limits: Limits | None = None
+                ) -> Server:
+    """A bound (not yet serving) server for ``site``; ServeError, one line, when it cannot bind."""
+    limits = limits or Limits()
+    # IPPROTO_TCP named, so that asyncio sees TCP and sets TCP_NODELAY on each connection (with proto 0 it
+    # does not, and a reply's header and body, written apart, wait 40 ms on Nagle and the client's delayed ACK).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return (Server6 if ":" in host else Server)((host, port), handler_for(site))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart right after a stop binds
+        sock.bind((host, port))
+        sock.listen(limits.backlog)
     except OSError as exc:
+        sock.close()
         raise ServeError(_bind_problem(exc, host, port)) from None
+    return Server(sock, site, host, limits)
 
 
 def _bind_problem(exc: OSError, host: str, port: int) -> str:
@@ -176,24 +117,30 @@ def _bind_problem(exc: OSError, host: str, port: int) -> str:
 
 
 def serve(out: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          data_dir: str | Path | None = None) -> int:
-    """Serve the playground until Ctrl-C; returns the exit code (130 after Ctrl-C, 143 after SIGTERM)."""
+          data_dir: str | Path | None = None, limits: Limits | None = None) -> int:
+    """Serve the playground and the inference API until Ctrl-C; returns the exit code (130 after Ctrl-C,
+    143 after SIGTERM)."""
     site = Site(out, site_files.ort_folder(), data_dir)
     folders = site.folders()
     if not folders:
         raise ServeError(f"no ONNX exports in {out} or in any plugin's reference set; run 'zoo run NAME' first")
-    server = make_server(site, host, port)
+    server = make_server(site, host, port, limits)
     shown = f"[{host}]" if ":" in host else host
-    print(f"zoo: playground at http://{shown}:{server.server_address[1]}/ (Ctrl-C stops it)", flush=True)
+    url = f"http://{shown}:{server.server_address[1]}/"
+    print(f"zoo: playground at {url} (Ctrl-C stops it)", flush=True)
     runs = sum(site_files.from_runs(folder, out) for folder in folders.values())
     print(f"zoo: {len(folders)} entries: {runs} from your runs in {out}, {len(folders) - runs} from the plugins' "
           "reference sets", flush=True)
+    ready = [name for name, folder in folders.items() if site_files.regular_file(folder, END_TO_END_FILE)]
+    print(f"zoo: inference API (Open Inference Protocol v2) at {url}v2: {len(ready)} of {len(folders)} entries "
+          f"ready{'' if len(ready) == len(folders) else ' (the others need exporting again: zoo export NAME)'}",
+          flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"zoo: note: listening on {host}, so other machines that can reach it can open the page",
-              file=sys.stderr)
+        print(f"zoo: note: listening on {host}, so other machines that can reach it can open the page and call "
+              f"the API (with a Host header of {host} or one given with --allow-host)", file=sys.stderr)
     try:
         server.serve_forever()
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # the signal uvicorn re-raised once stopped, as the CLI's handler raised it
         from zoo.interrupts import Terminated
 
         print("zoo: playground stopped", file=sys.stderr)

@@ -6,7 +6,8 @@
 //   ready      resolves when every entry has loaded or failed
 //   idle()     resolves when every update and inference has finished
 //   results    per entry, what the last update fed it and got: {raw, input, outputs, probabilities, top},
-//              or {problem} / {blank} / {error}
+//              or {problem} / {blank} / {error}; input is the raw values where the entry runs its
+//              end-to-end file (model.endToEnd), outputs then its probabilities or values
 //   errors     per entry that did not load, why
 //   models     the loaded entries (Model objects)
 

@@ -1,6 +1,8 @@
 // An export's zoo metadata (README, "ONNX exports") and everything the page derives from it:
-// preprocessing in float32 exactly as numpy does it, its exact inverse for the test vectors,
-// softmax for logits, and which editor an input gets. Nothing here knows any one model.
+// whether the file is end-to-end (raw samples in, probabilities or values out: the graph preprocesses),
+// else the preprocessing in float32 exactly as numpy does it, its exact inverse for the test vectors and
+// softmax for logits (exports without end_to_end/model.onnx); and which editor an input gets.
+// Nothing here knows any one model.
 
 export const SCHEMAS = ["zoo.onnx/1", "zoo.onnx/2"];
 const REQUIRED = ["model_name", "description", "dataset", "task", "class_names", "target_names", "input_name",
@@ -8,6 +10,12 @@ const REQUIRED = ["model_name", "description", "dataset", "task", "class_names",
   "output_name", "output_shape", "output_kind", "metric_name", "metric_value", "metric_test_samples"];
 const JSON_KEYS = ["class_names", "target_names", "input_shape", "raw_input_shape", "output_shape",
   "preprocess_scale", "preprocess_offset", "feature_names", "raw_input_range"];
+// An end-to-end file's raw input: raw_input_dtype → onnxruntime-web's tensor type and its typed array.
+const RAW_TENSORS = {
+  uint8: ["uint8", Uint8Array], int8: ["int8", Int8Array], uint16: ["uint16", Uint16Array], int16: ["int16", Int16Array],
+  int32: ["int32", Int32Array], int64: ["int64", BigInt64Array], float32: ["float32", Float32Array],
+  float64: ["float64", Float64Array],
+};
 const INTEGER_RANGES = { uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767] };
 // Editors: an image canvas for small greyscale pictures, a box per value for short rows.
 const MAX_FEATURE_BOXES = 64;
@@ -37,7 +45,35 @@ export function parseMetadata(props) {
   meta.rawSize = meta.raw_input_shape.reduce((a, b) => a * b, 1);
   meta.outputSize = meta.output_shape.slice(1).reduce((a, b) => a * b, 1);
   meta.labels = meta.task === "classification" ? meta.class_names : meta.target_names;
+  meta.endToEnd = props.end_to_end === "true";
+  meta.runOutput = meta.output_name; // the output the page reads
+  if (meta.endToEnd) {
+    const expected = meta.task === "classification" ? ["probabilities", "class"] : ["y"];
+    let outputs;
+    try {
+      outputs = JSON.parse(props.end_to_end_outputs ?? "null");
+    } catch (error) {
+      outputs = null;
+    }
+    if (JSON.stringify(outputs) !== JSON.stringify(expected)) {
+      throw new Error(`bad metadata: end_to_end_outputs must be ${JSON.stringify(expected)} for ${meta.task}; export it again with 'zoo export NAME'`);
+    }
+    if (!(meta.raw_input_dtype in RAW_TENSORS)) {
+      throw new Error(`its raw input dtype ${JSON.stringify(meta.raw_input_dtype)} has no onnxruntime-web tensor type here`);
+    }
+    meta.runOutput = expected[0];
+  }
   return meta;
+}
+
+/**
+ * An end-to-end file's input for `count` raw samples (flat): an onnxruntime-web tensor of the raw dtype
+ * and shape [count, ...raw_input_shape], and its values as plain numbers (what the page reports as fed).
+ */
+export function rawTensor(ort, meta, raw, count) {
+  const [type, Typed] = RAW_TENSORS[meta.raw_input_dtype];
+  const data = Typed === BigInt64Array ? BigInt64Array.from(raw, v => BigInt(v)) : Typed.from(raw);
+  return { tensor: new ort.Tensor(type, data, [count, ...meta.raw_input_shape]), values: Array.from(data, Number) };
 }
 
 function typeProblem(meta) {

@@ -1,11 +1,17 @@
 // Just enough of the protobuf wire format to read what the page needs from zoo's files, with no
 // protobuf library: an ONNX ModelProto's metadata_props (onnxruntime-web's InferenceSession
-// exposes input and output names and shapes, not the model's metadata) and a TensorProto's floats
-// (the test vectors). Field numbers are onnx.proto's; anything else in the message is skipped.
+// exposes input and output names and shapes, not the model's metadata) and a TensorProto's values
+// (the test vectors: float32, or the raw dtype of an end-to-end file's inputs). Field numbers are onnx.proto's; anything else in the message is skipped.
 
 const MODEL_METADATA_PROPS = 14; // ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}
 const TENSOR = { dims: 1, dataType: 2, floatData: 4, name: 8, rawData: 9, dataLocation: 14 };
 const FLOAT = 1; // TensorProto.DataType.FLOAT
+// TensorProto.DataType → its numpy name and typed array (raw_data is little-endian, as these are in WebAssembly).
+export const DATA_TYPES = {
+  1: ["float32", Float32Array], 2: ["uint8", Uint8Array], 3: ["int8", Int8Array], 4: ["uint16", Uint16Array],
+  5: ["int16", Int16Array], 6: ["int32", Int32Array], 7: ["int64", BigInt64Array], 11: ["float64", Float64Array],
+  12: ["uint32", Uint32Array], 13: ["uint64", BigUint64Array],
+};
 const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -85,7 +91,11 @@ export function readMetadataProps(bytes) {
   return props;
 }
 
-/** A float TensorProto as {name, dims, data: Float32Array}; throws for other types or external data. */
+/**
+ * A TensorProto as {name, dims, dtype, data}: data a Float32Array for float, else the typed array of its
+ * type (BigInt64Array for int64; see DATA_TYPES), which must be stored in raw_data as numpy_helper does it.
+ * Throws for other types or external data.
+ */
 export function readTensor(bytes) {
   const reader = new Reader(bytes);
   const tensor = { name: "", dims: [], dataType: 0, raw: null, floats: [] };
@@ -109,11 +119,18 @@ export function readTensor(bytes) {
       throw new Error("its data is in an external file, which the page does not read");
     } else reader.skip(wireType);
   }
-  if (tensor.dataType !== FLOAT) throw new Error(`data type ${tensor.dataType}, not float (1)`);
-  const data = tensor.raw ? littleEndianFloats(tensor.raw) : Float32Array.from(tensor.floats);
+  const type = DATA_TYPES[tensor.dataType];
+  if (!type) throw new Error(`data type ${tensor.dataType}, which the page does not read`);
+  const [dtype, Typed] = type;
+  let data;
+  if (tensor.dataType === FLOAT) data = tensor.raw ? littleEndianFloats(tensor.raw) : Float32Array.from(tensor.floats);
+  else if (tensor.raw) {
+    if (tensor.raw.length % Typed.BYTES_PER_ELEMENT) throw new Error(`${dtype} data of ${tensor.raw.length} bytes`);
+    data = new Typed(Uint8Array.from(tensor.raw).buffer); // a copy: aligned, whatever the offset in the file
+  } else data = new Typed(0);
   const count = tensor.dims.reduce((a, b) => a * b, 1);
   if (data.length !== count) throw new Error(`${data.length} values for dimensions [${tensor.dims}]`);
-  return { name: tensor.name, dims: tensor.dims, data };
+  return { name: tensor.name, dims: tensor.dims, dtype, data };
 }
 
 function littleEndianFloats(bytes) {

@@ -78,7 +78,9 @@ export function modelCard(model) {
       el("p", { class: "facts" },
         el("span", { text: `${meta.metric_name} ${metric} on ${Number(meta.metric_test_samples).toLocaleString("en")} test samples` }),
         el("span", { text: ` · input: ${meta.preprocessing}` }),
-        meta.output_kind === "logits" ? el("span", { text: " · outputs logits: bars show their softmax" }) : null,
+        model.endToEnd ? el("span", { text: " · runs end_to_end/model.onnx: raw values in, preprocessing" +
+          (meta.output_kind === "logits" ? " and softmax" : "") + " in the graph" })
+          : meta.output_kind === "logits" ? el("span", { text: " · outputs logits: bars show their softmax" }) : null,
         entry.report ? el("span", {}, " · ", el("a", { href: entry.report, target: "_blank", text: "report" })) : null),
       model.samplesProblem ? el("p", { class: "message", "data-kind": "hint", text: model.samplesProblem }) : null),
     message, body);
