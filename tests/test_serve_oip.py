@@ -427,8 +427,10 @@ def test_concurrent_requests_are_batched(server):
 
 def test_a_foreign_host_header_is_refused(server):
     for path in ("/entries.json", "/v2/models/digits", "/"):
-        status, _ = call_raw_status(server, path, "attacker.example")
+        status, body = call_raw_status(server, path, "attacker.example:8000")
         assert status == 400, path
+        assert json.loads(body)["error"].startswith("this server does not answer for host 'attacker.example'"), body
+    assert call_raw_status(server, "/v2/health/live", "")[0] == 400
     assert call_raw_status(server, "/entries.json", f"localhost:{server.server_address[1]}")[0] == 200
     assert call_raw_status(server, "/v2/health/live", "127.0.0.1")[0] == 200
 
@@ -495,3 +497,10 @@ def test_every_reference_entry_replays_its_end_to_end_vectors(tmp_path):
         running.shutdown()
         running.server_close()
     assert {"mnist_cnn", "iris_mlp"} <= set(checked), checked
+
+
+def test_host_names_lose_their_port_and_case():
+    from zoo.web.app import host_name
+
+    assert [host_name(h) for h in ("[::1]:8000", "[::1]", "Example.ORG:80", "127.0.0.1", "", "[::1")] == [
+        "[::1]", "[::1]", "example.org", "127.0.0.1", "", "[::1"]

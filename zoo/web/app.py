@@ -5,8 +5,8 @@
   with ``{"error": "..."}``; request bodies above ``max_body`` bytes get a 413, and while the bodies being
   read add up to ``max_bodies`` bytes, a request that would add more gets a 503 (memory stays bounded).
 - everything else: GET/HEAD of the playground (``zoo.web.site.Site``), exactly the URLs it always had.
-- only Host headers naming an allowed host are answered (``TrustedHostMiddleware``): a page on another
-  site that a DNS rebinding points at this server gets a 400, never the entries' paths.
+- only Host headers naming an allowed host are answered (``HostAllowlist``): a page on another site that a
+  DNS rebinding points at this server gets a 400 with a JSON error, never the entries' paths.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zoo.version import __version__
 from zoo.web import oip
@@ -122,7 +122,32 @@ def create_app(site: Site, pool: ModelPool, hosts: list[str], max_body: int = DE
     ]
     exception_handlers = {404: _http_error, 405: _http_error}
     return Starlette(routes=routes, exception_handlers=exception_handlers,
-                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)])
+                     middleware=[Middleware(HostAllowlist, hosts=hosts)])
+
+
+class HostAllowlist:
+    """ASGI middleware: a request whose Host header (port aside) is not one of ``hosts`` gets a JSON 400."""
+
+    def __init__(self, app: ASGIApp, hosts: Iterable[str]):
+        self.app, self.hosts = app, frozenset(host.lower() for host in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+            if host not in self.hosts:
+                refusal = error(400, f"this server does not answer for host {host!r}; start it with "
+                                     f"'zoo serve --allow-host {host or 'NAME'}' to allow it")
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port: ``[::1]:8000`` -> ``[::1]``, ``Example.org:80`` -> ``example.org``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[:header.find("]") + 1] if "]" in header else header
+    return header.split(":", 1)[0]
 
 
 def _model(request: Request) -> str:
