@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from zoo import bench
+from zoo import bench, calibration
 from zoo.table import format_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -54,6 +54,30 @@ def matmul_peak():
         return peaks[kind]
 
     return peak
+
+
+@pytest.fixture
+def calibrated(benchmark):
+    """``benchmark.pedantic`` with the calibration (``zoo.calibration``) timed just before and just after the
+    case's rounds. When the test is done, its extra_info also gets ``calibration`` (both readings) and
+    ``relative`` (its rates per calibration GFLOP/s), which ``zoo bench compare`` gates on. Untimed runs
+    (--benchmark-disable) skip the calibration."""
+    readings: list[float] = []
+
+    def pedantic(*args, **kwargs):
+        if not benchmark.disabled:
+            readings.append(calibration.measure_gflops())
+        try:
+            return benchmark.pedantic(*args, **kwargs)
+        finally:
+            if not benchmark.disabled:
+                readings.append(calibration.measure_gflops())
+
+    yield pedantic
+    if len(readings) == 2:
+        reading = calibration.Calibration(*readings)
+        benchmark.extra_info.update(calibration=reading.record(),
+                                    relative=calibration.relative(benchmark.extra_info, reading))
 
 
 def pytest_terminal_summary(terminalreporter):

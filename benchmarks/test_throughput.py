@@ -50,13 +50,13 @@ def _prepare(case, benchmark):
         pytest.skip(str(reason))
 
 
-def test_throughput(case, benchmark, matmul_peak, request):
+def test_throughput(case, benchmark, calibrated, matmul_peak, request):
     workload = _prepare(case, benchmark)
     if benchmark.disabled:
         times = bench.measure(workload, 1)
     else:
         rounds = bench.plan_rounds(workload, request.config.getoption("--zoo-seconds"))
-        benchmark.pedantic(workload.run, rounds=rounds, iterations=1)
+        calibrated(workload.run, rounds=rounds, iterations=1)
         times = benchmark.stats.stats.data
     result = bench.figures(workload, times, matmul_peak(case.device))
     benchmark.extra_info.update(result, versions=environment.versions())
@@ -68,14 +68,14 @@ def test_throughput(case, benchmark, matmul_peak, request):
         assert result["quantization"] in ("static", "dynamic")
 
 
-def test_training_overhead(overhead_case, benchmark, request):
+def test_training_overhead(overhead_case, benchmark, calibrated, request):
     zoo_run = _prepare(overhead_case, benchmark)
     plain = _prepare(bench.Case(overhead_case.model, "train_plain", overhead_case.device), benchmark)
     rounds = 1 if benchmark.disabled else bench.overhead_rounds(zoo_run, request.config.getoption("--zoo-seconds"))
     if benchmark.disabled:
         result = bench.overhead(zoo_run, plain, rounds)
     else:  # pytest-benchmark times the whole comparison; its figures go into extra_info
-        result = benchmark.pedantic(bench.overhead, args=(zoo_run, plain, rounds), rounds=1, iterations=1)
+        result = calibrated(bench.overhead, args=(zoo_run, plain, rounds), rounds=1, iterations=1)
     benchmark.extra_info.update(result, versions=environment.versions())
     RESULTS.append(result)
     assert result["speedup"] > 0 and result["steady_speedup"] > 0

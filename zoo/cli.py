@@ -24,8 +24,9 @@ RUNS_HELP = "folder of runs (default: $ZOO_HOME/runs, ~/.local/share/zoo/runs)"
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted, 143 terminated)."""
     warnings.showwarning = _show_warning
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # a multi-worker run re-runs itself supervised
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(argv)
+    args.argv = argv  # a multi-worker run re-runs itself supervised
     from zoo.interrupts import Terminated, installed
 
     with _quiet(getattr(args, "verbose", False)):  # given before or after the command name
@@ -41,6 +42,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"zoo: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; nothing was left "
                   "half-written and earlier exports are intact", file=sys.stderr)
             return 143 if isinstance(exc, Terminated) else 130
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line: ``zoo bench compare ...`` (the words ``bench compare`` side by side) has a
+    parser of its own, so ``zoo bench NAME...`` keeps taking model names."""
+    words = [i for i, arg in enumerate(argv) if not arg.startswith("-")]
+    if words and argv[words[0]] == "bench" and argv[words[0] + 1:words[0] + 2] == ["compare"]:
+        return bench_compare_parser().parse_args(argv[:words[0]] + argv[words[0] + 2:])
+    return build_parser().parse_args(argv)
 
 
 @contextlib.contextmanager
@@ -128,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("datasets", cmd_datasets, "every dataset and where it would load from now")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
 
-    p = command("bench", cmd_bench, "throughput on CPU and GPU: training, Keras and ONNX Runtime inference")
+    p = command("bench", cmd_bench, "throughput on CPU and GPU: training, Keras and ONNX Runtime inference; "
+                                    "`zoo bench compare [BASELINE] [NEW]` gates a run of the suite on an earlier one")
     _names(p)
     p.add_argument("--device", choices=("cpu", "gpu", "all"), default="all")
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
@@ -229,6 +240,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--request-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
                    help="seconds a client has to send a whole request before it is disconnected (default: 10)")
     return parser
+
+
+def bench_compare_parser() -> argparse.ArgumentParser:
+    """The parser of ``zoo bench compare``."""
+    p = argparse.ArgumentParser(prog="zoo bench compare", description=(
+        "Compare two runs of the benchmark suite (pytest-benchmark JSON) per case and figure, on figures relative "
+        "to the calibration timed beside each case where both runs have it; exit 1 when a case got slower than "
+        "its threshold allows (thresholds: zoo.bench_compare, overridden in pyproject.toml's "
+        "[tool.zoo.bench.thresholds]), 2 when the runs cannot be compared."))
+    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("baseline", nargs="?", metavar="BASELINE",
+                   help="a JSON file or a run id in --storage (e.g. 0005); default: the second-newest run of this machine")
+    p.add_argument("new", nargs="?", metavar="NEW", help="a JSON file or a run id; default: the newest run")
+    p.add_argument("--storage", type=Path, help="the suite's --benchmark-storage folder (default: benchmarks/results)")
+    p.add_argument("--config", type=Path, help="pyproject.toml with [tool.zoo.bench.thresholds] "
+                                               "(default: the current directory's, else zoo's checkout's)")
+    p.set_defaults(handler=cmd_bench_compare, command="bench compare")
+    return p
 
 
 def _names(p: argparse.ArgumentParser) -> None:
@@ -697,3 +726,23 @@ def cmd_bench(args) -> int:
     if args.json:
         files.write_json(args.json, {"results": results, "versions": environment.versions()})
     return 0
+
+
+def cmd_bench_compare(args) -> int:
+    from zoo import bench_compare
+    from zoo.table import format_table
+
+    try:
+        found = bench_compare.run_compare(args.baseline, args.new, args.storage or bench_compare.default_storage(),
+                                          args.config or bench_compare.default_config())
+    except bench_compare.CompareError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"baseline: {found.baseline.path} ({found.baseline.created})")
+    print(f"new:      {found.new.path} ({found.new.created})")
+    print(format_table(*bench_compare.table(found)))
+    for note in found.notes:
+        print(f"note: {note}")
+    for change in found.regressions:
+        print(change.message(), file=sys.stderr)
+    return 1 if found.regressions else 0
