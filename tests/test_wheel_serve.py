@@ -92,6 +92,7 @@ def test_a_wheel_install_serves_the_page_and_answers_tritonclient(wheel_venv, tm
         probabilities, classes = result.as_numpy("probabilities"), result.as_numpy("class")
         assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
         assert classes.tolist() == probabilities.argmax(axis=1).tolist()
+        assert sorted(replay_every_entry(client, Path(where[1]).parent)) == sorted(names)
     finally:
         process.terminate()
         process.communicate(timeout=30)
@@ -111,3 +112,27 @@ def assert_page_loads_every_entry(url: str, count: int) -> None:
             "timeout": 60_000})
         assert "exceptionDetails" not in result, result
         assert result["result"]["value"] == [count, "{}"]
+
+
+def replay_every_entry(client, reference: Path) -> list[str]:
+    """Each entry's end-to-end test vectors (from the wheel's own reference set) through ``client``, matched."""
+    from onnx import TensorProto, numpy_helper
+
+    def read(path: Path) -> tuple[str, np.ndarray]:
+        tensor = TensorProto()
+        tensor.ParseFromString(path.read_bytes())
+        return tensor.name, numpy_helper.to_array(tensor)
+
+    replayed = []
+    for vectors in sorted(reference.glob("*/end_to_end/test_data_set_0")):
+        name = vectors.parent.parent.name
+        input_name, raw = read(vectors / "input_0.pb")
+        request = httpclient.InferInput(input_name, list(raw.shape), httpclient.np_to_triton_dtype(raw.dtype))
+        request.set_data_from_numpy(raw)
+        result = client.infer(name, [request])
+        for path in sorted(vectors.glob("output_*.pb")):
+            output_name, expected = read(path)
+            np.testing.assert_allclose(result.as_numpy(output_name), expected, rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{name} {output_name}")
+        replayed.append(name)
+    return replayed
