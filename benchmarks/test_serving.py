@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +48,12 @@ SOAK_SECONDS, SMOKE_SOAK_SECONDS = float(os.environ.get("ZOO_SERVE_SOAK_SECONDS"
 SOAK_GROWTH = 1.10
 
 
-class Server(str):
-    """The server's ``host:port``, with the pid of its process."""
+@dataclass(frozen=True)
+class Served:
+    """The running server: its ``host:port`` and the pid of its process."""
 
-    def __new__(cls, address: str, pid: int):
-        made = super().__new__(cls, address)
-        made.pid = pid
-        return made
+    address: str
+    pid: int
 
 
 def resident_bytes(pid: int) -> int:
@@ -70,12 +70,14 @@ def _end_to_end(name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``zoo serve`` over the reference set, in its own process; yields its ``host:port``."""
+    """``zoo serve`` over the reference set, in its own process; yields its address and pid."""
     missing = [n for n in MODELS if not (_end_to_end(n) / "model.onnx").is_file()]
     if missing:
         pytest.skip(f"the reference set has no end-to-end export of {', '.join(missing)} yet")
     ort_dir = tmp_path_factory.mktemp("ort")
-    for name in ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"):
+    from zoo.web.ort_web import ORT_FILES
+
+    for name in ORT_FILES:
         (ort_dir / name).write_bytes(b"")  # the page is not loaded here
     env = {**os.environ, "ZOO_ORT_DIR": str(ort_dir)}
     process = subprocess.Popen([sys.executable, "-m", "zoo", "serve", "--port", "0", "--out",
@@ -84,7 +86,7 @@ def server(tmp_path_factory):
     try:
         line = process.stdout.readline()
         assert line.startswith("zoo: playground at http://"), line + process.stderr.read()
-        yield Server(line.split()[3].removeprefix("http://").strip("/"), process.pid)
+        yield Served(line.split()[3].removeprefix("http://").strip("/"), process.pid)
     finally:
         process.terminate()
         process.communicate(timeout=30)
@@ -190,7 +192,7 @@ def measure(address: str, model: str, encoding: str, timed: bool) -> dict:
 @pytest.mark.parametrize("model", MODELS)
 def test_serving_load(server, model, encoding, benchmark):
     # pytest-benchmark times the whole sweep (untimed: runs it once); the figures go into extra_info
-    result = benchmark.pedantic(measure, args=(server, model, encoding, not benchmark.disabled), rounds=1,
+    result = benchmark.pedantic(measure, args=(server.address, model, encoding, not benchmark.disabled), rounds=1,
                                 iterations=1)
     benchmark.extra_info.update(result, versions=environment.versions())
     lines = [f"{model}, {encoding} ({result['request_rows']} samples, {result['request_bytes']:,} bytes a request; "
@@ -207,7 +209,7 @@ def test_serving_load(server, model, encoding, benchmark):
                 assert level["ratio_to_in_process"] >= GOAL_RATIO, "\n".join(lines)
 
 
-def soak(server: Server, seconds: float) -> dict:
+def soak(server: Served, seconds: float) -> dict:
     """16 clients on mnist_cnn for ``seconds``, the server's resident memory sampled each second."""
     body, headers, _, _ = _request("mnist_cnn", "binary")
     samples: list[tuple[float, int]] = []
@@ -221,7 +223,7 @@ def soak(server: Server, seconds: float) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        level = load(server, "mnist_cnn", body, headers, 16, seconds)
+        level = load(server.address, "mnist_cnn", body, headers, 16, seconds)
     finally:
         done.set()
         sampler.join()

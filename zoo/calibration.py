@@ -22,10 +22,9 @@ REPEATS = 3  # matmuls per trial
 TRIALS = 7  # trials per reading; the best counts (a shared machine only ever slows a trial down)
 KIND = f"numpy float32 matmul {SIZE}x{SIZE}"
 
-# The figures recorded relative to the calibration: extra_info key → True where higher is better (a rate).
-# A rate is divided by the calibration's GFLOP/s, a time multiplied by it: both then stay put when the whole
-# machine runs uniformly faster or slower.
-CALIBRATED = {"samples_per_sec": True, "zoo_steady_samples_per_sec": True}
+# The rates recorded relative to the calibration (extra_info keys): each is divided by the calibration's
+# GFLOP/s, so it stays put when the whole machine runs uniformly faster or slower.
+CALIBRATED = ("samples_per_sec", "zoo_steady_samples_per_sec")
 
 
 @dataclass(frozen=True)
@@ -71,11 +70,6 @@ def measure_gflops(size: int = SIZE, repeats: int = REPEATS, trials: int = TRIAL
 
 
 def relative(figures: dict, calibration: Calibration) -> dict[str, float]:
-    """The ``CALIBRATED`` figures found in ``figures``, relative to ``calibration``: a rate per calibration
-    GFLOP/s, a time times it (numbers only; others are left out)."""
-    found = {}
-    for key, higher in CALIBRATED.items():
-        value = figures.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[key] = value / calibration.gflops if higher else value * calibration.gflops
-    return found
+    """The ``CALIBRATED`` rates found in ``figures`` (numbers only; others are left out), per calibration GFLOP/s."""
+    return {key: value / calibration.gflops for key in CALIBRATED
+            if isinstance(value := figures.get(key), (int, float)) and not isinstance(value, bool)}

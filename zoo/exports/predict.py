@@ -155,17 +155,18 @@ def open_export(name: str, out: str | Path | None = None) -> OnnxExport:
 def _verified_model(name: str, out: Path) -> tuple[str, bytes]:
     """The file to run and its verified bytes: the end-to-end file when the manifest records one (model.onnx is
     verified all the same), else model.onnx."""
-    model_bytes = _verified_bytes(name, out)
+    model_bytes = verified_bytes(name, out)
     try:
         end_to_end = recorded_sha256(out, name, END_TO_END_FILE)
     except ZooError as exc:
         raise PredictError(str(exc)) from exc
     if end_to_end is None:
         return ONNX_FILE, model_bytes
-    return END_TO_END_FILE, _verified_bytes(name, out, END_TO_END_FILE)
+    return END_TO_END_FILE, verified_bytes(name, out, END_TO_END_FILE)
 
 
-def _verified_bytes(name: str, out: Path, file: str = ONNX_FILE) -> bytes:
+def verified_bytes(name: str, out: Path, file: str = ONNX_FILE) -> bytes:
+    """``out/NAME/file``'s bytes once their sha256 is the one ``out/manifest.json`` records; PredictError otherwise."""
     path = out / name / file
     try:
         model_bytes = path.read_bytes()

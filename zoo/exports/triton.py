@@ -22,7 +22,7 @@ from pathlib import Path
 
 from zoo import files
 from zoo.errors import ExportError
-from zoo.exports.manifest import END_TO_END_FILE, MANIFEST, read_manifest
+from zoo.exports.manifest import END_TO_END_FILE
 
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "config.pbtxt"
@@ -128,27 +128,15 @@ def labels_text(metadata: dict[str, str], path: Path) -> str | None:
 
 
 def verified_end_to_end(root: Path, name: str) -> bytes:
-    """``root/NAME/end_to_end/model.onnx``'s bytes, checked against the sha256 ``root/manifest.json`` records."""
-    import hashlib
+    """``root/NAME/end_to_end/model.onnx``'s bytes, checked against the sha256 ``root/manifest.json`` records
+    (``zoo predict``'s check)."""
+    from zoo.exports.predict import verified_bytes
+    from zoo.exports.samples import PredictError
 
-    path = root / name / END_TO_END_FILE
     try:
-        model_bytes = path.read_bytes()
-    except FileNotFoundError:
-        raise TritonError(f"{path}: {name!r} has no end-to-end export there; run 'zoo export {name}' (with --out "
-                          f"{root} for that folder) to write one") from None
-    except OSError as exc:
-        raise TritonError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
-    manifest = read_manifest(root) or {}
-    recorded = (manifest.get("entries", {}).get(name, {}).get("files", {})
-                .get(f"{name}/{END_TO_END_FILE}", {}).get("sha256"))
-    if recorded is None:
-        raise TritonError(f"{root / MANIFEST} records no sha256 for {name}/{END_TO_END_FILE}; run 'zoo export "
-                          f"{name} --out {root}' to export and record it")
-    if hashlib.sha256(model_bytes).hexdigest() != recorded:
-        raise TritonError(f"{path}: differs from the sha256 in {root / MANIFEST}; the file was changed after export: "
-                          f"run 'zoo export {name} --out {root}' again")
-    return model_bytes
+        return verified_bytes(name, root, END_TO_END_FILE)
+    except PredictError as exc:
+        raise TritonError(str(exc)) from exc
 
 
 def write_triton_model(root: str | Path, name: str, repository: str | Path, *,

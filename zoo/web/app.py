@@ -28,8 +28,6 @@ from zoo.web.oip import OipError
 from zoo.web.site import CSP, Site
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-DEFAULT_MAX_BODY = 8 * 1024 * 1024
-DEFAULT_MAX_BODIES = 256 * 1024 * 1024
 HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Content-Security-Policy": CSP}
 
 
@@ -45,8 +43,7 @@ def error(status: int, message: str, **extra) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def create_app(site: Site, pool: ModelPool, hosts: list[str], max_body: int = DEFAULT_MAX_BODY,
-               max_bodies: int = DEFAULT_MAX_BODIES) -> Starlette:
+def create_app(site: Site, pool: ModelPool, hosts: list[str], max_body: int, max_bodies: int) -> Starlette:
     """The ASGI app serving ``site``'s files and ``pool``'s models to requests naming one of ``hosts``."""
     held = [0]  # bytes of request bodies being read now, all requests together
 

@@ -29,8 +29,6 @@ from zoo.exports.manifest import END_TO_END_FILE
 from zoo.web import site_files
 from zoo.web.oip import ORT_TYPES, OipError, Signature, TensorSpec
 
-DEFAULT_MAX_BATCH = 64
-DEFAULT_WAIT_MS = 2.0
 FOLDERS_TTL = 2.0  # seconds a look at the runs folder and reference sets serves requests (a new run shows after)
 
 
@@ -219,7 +217,7 @@ class ModelPool:
     """Every entry's model, by name, opened lazily (see the module docstring)."""
 
     def __init__(self, folders: Callable[[], dict[str, Path]], sources: Callable[[Path], str],
-                 max_batch: int = DEFAULT_MAX_BATCH, wait_ms: float = DEFAULT_WAIT_MS, threads: int | None = None):
+                 max_batch: int, wait_ms: float, threads: int | None = None):
         self.folders = folders
         self.sources = sources
         self.max_batch = max_batch
