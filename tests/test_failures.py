@@ -195,3 +195,38 @@ def test_a_ctrl_c_raised_inside_a_garbage_collection_callback_is_not_lost():
     finally:
         gc.callbacks.remove(collecting)
     assert fired
+
+
+def test_a_ctrl_c_during_an_import_is_raised_once_the_import_is_over(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised while a native extension loads has crashed the process (SIGSEGV in jaxlib's,
+    which TensorFlow imports): zoo delivers the signal again until the import is done."""
+    import importlib
+    import time
+
+    from zoo.interrupts import installed
+
+    (tmp_path / "slow_to_import.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "deadline = time.monotonic() + 0.3\n"
+        "while time.monotonic() < deadline:  # the handler runs here, inside the import, many times over\n"
+        "    time.sleep(0.001)\n"
+        "COMPLETE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with installed(), pytest.raises(KeyboardInterrupt):
+        module = importlib.import_module("slow_to_import")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # raised here, after the import
+            time.sleep(0.01)
+    assert module.COMPLETE
+
+
+def test_a_native_crash_under_the_quiet_cli_still_says_where():
+    """The CLI silences file descriptor 2 (native start-up chatter); a segfault must not die silently with it."""
+    import subprocess
+    import sys
+
+    code = "import ctypes\nfrom zoo.cli import _quiet\nwith _quiet(False):\n    ctypes.string_at(0)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in done.stderr and "string_at" in done.stderr, done.stderr

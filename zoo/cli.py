@@ -75,9 +75,13 @@ def _quiet(verbose: bool) -> Iterator[None]:
     os.dup2(null, 2)
     os.close(null)
     sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=sys.__stderr__.encoding, errors="backslashreplace")
+    import faulthandler
+
+    faulthandler.enable(sys.stderr)  # a native crash still prints where it happened, not silence
     try:
         yield
     finally:
+        faulthandler.disable()
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)

@@ -3,7 +3,10 @@
 An exception raised from a signal handler at an arbitrary point inside TensorFlow's training loop
 can leave its runtime in a state that crashes the process. While training, zoo's handler only
 records the signal; a callback asks Keras to stop after the current batch, and training raises
-once ``fit`` has returned. A second signal, or one outside training, raises at once.
+once ``fit`` has returned. A second signal, or one outside training, raises at once, unless it lands
+inside an import: a KeyboardInterrupt raised while a native extension loads (jaxlib's, which TensorFlow
+imports) has crashed the process with SIGSEGV or SIGABRT, so such a signal is delivered again until the
+import is over.
 """
 
 from __future__ import annotations
@@ -34,7 +37,24 @@ def handle(signum, frame) -> None:
         if _state["stop"] is not None:
             _state["stop"]()
         return
+    if _in_import(frame):
+        _deliver_again(signum)
+        return
     _raise(signum)
+
+
+def _in_import(frame) -> bool:
+    """Whether the interrupted Python code runs inside an import (under importlib's frames)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deliver_again(signum: int) -> None:
+    """Send ``signum`` to this process again a moment later, when it may land where it can be raised."""
+    threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
 
 
 def on_signal(stop: Callable[[], None] | None) -> None:
@@ -65,8 +85,7 @@ def _redeliver(unraisable) -> None:
     if not isinstance(unraisable.exc_value, KeyboardInterrupt):
         _state["unraisable"](unraisable)
         return
-    signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-    threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+    _deliver_again(signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT)
 
 
 @contextlib.contextmanager
