@@ -14,6 +14,7 @@ from zoo.table import format_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RESULTS: list[dict] = []
+TIME_TO_TARGET: list[dict] = []  # zoo.time_to_target.measure records, from test_time_to_target
 STARTUP: list[dict] = []  # {"command", "seconds"}: the quick commands' start-up, from test_startup
 SCALING: list[dict] = []  # data-parallel scaling records (zoo.distributed.scaling), from test_scaling
 
@@ -35,6 +36,8 @@ def pytest_generate_tests(metafunc):
     devices = metafunc.config.getoption("--zoo-devices").split(",")
     if "case" in metafunc.fixturenames:
         metafunc.parametrize("case", bench.cases(_models(metafunc.config), devices), ids=lambda c: c.id)
+    if "target_model" in metafunc.fixturenames:
+        metafunc.parametrize("target_model", _models(metafunc.config))
     if "overhead_case" in metafunc.fixturenames:
         found = [bench.Case(m, "train", d) for m in _models(metafunc.config) for d in devices]
         metafunc.parametrize("overhead_case", found, ids=lambda c: f"{c.model}-{c.device}")
@@ -92,6 +95,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(scaling.table(SCALING))
         for note in scaling.notes(SCALING):
             terminalreporter.write_line(note)
+    if TIME_TO_TARGET:
+        terminalreporter.section("zoo time to target (training seconds and steps to each entry's quality target)")
+        terminalreporter.write_line(format_table(
+            ["model", "device", "target", "reached", "seconds", "steps", "epochs", "samples/s to target"],
+            [[r["model"], r["device"], f"{r['metric']} {r['target']:g}", "yes" if r["reached"] else
+              f"no (best {r['best']:.4g})", *((f"{r['seconds']:.1f}", f"{r['steps']:,}", f"{r['epochs']:.2f}",
+                                                f"{r['samples_per_sec']:,.0f}") if r["reached"] else ("—",) * 4)]
+             for r in TIME_TO_TARGET]))
     if not RESULTS:
         return
     headers, rows = bench.summary(RESULTS)

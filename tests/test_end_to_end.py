@@ -202,12 +202,12 @@ def test_zoo_predict_uses_the_end_to_end_file_and_falls_back_for_older_exports(t
         open_export("mnist_cnn", out)
 
 
-def test_readme_documents_the_end_to_end_keys():
+def test_docs_document_the_end_to_end_keys():
     from zoo.exports.metadata import END_TO_END_KEYS
 
-    readme = (REPO / "README.md").read_text()
+    docs = (REPO / "docs" / "exports.md").read_text()
     for key, description in END_TO_END_KEYS.items():
-        assert f"| `{key}` | {description} |" in readme, f"README's end-to-end table is out of date for {key}"
+        assert f"| `{key}` | {description} |" in docs, f"docs/exports.md's end-to-end table is out of date for {key}"
 
 
 def test_zoo_checks_replay_of_a_shipped_set_covers_the_end_to_end_vectors(tmp_path):

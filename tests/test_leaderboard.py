@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import html
 import json
 import re
 import shutil
@@ -9,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo.web import leaderboard
+from stored_runs import MACHINE, RUNS, SLOWED, write_board, write_runs
+from zoo import bench_compare
+from zoo.run_history import RunHistoryWarning
+from zoo.web import history_data, leaderboard
 from zoo.cli import main
 
 
@@ -48,13 +53,31 @@ def test_one_row_per_finished_run(trained_runs, tmp_path):
     row = cells(found["mnist_mlp"])
     assert [re.sub("<[^>]+>", "", c) for c in row[:4]] == ["mnist_mlp", "mnist", "classification", "accuracy"]
     assert row[4] == f"{report['metrics']['accuracy']:.2%}" and row[5] == "97.88%"
-    assert row[6] == "407,050" and row[7] == f"{report['training']['train_samples_per_sec']:,.0f}"
-    assert row[8] == row[9] == "—"  # no benchmark file
+    timed = report["time_to_target"]  # timed to the tutorial's 97.88%
+    assert row[6] == "—" and row[7] == (f"{timed['seconds']:.1f}" if timed["reached"] else "not reached")  # one seed
+    assert row[8] == "407,050" and row[9] == f"{report['training']['train_samples_per_sec']:,.0f}"
+    assert row[10] == row[11] == "—"  # no benchmark file
     assert '<a href="mnist_mlp/report.html">report.html</a>' in found["mnist_mlp"]
     onnx = out / "mnist_mlp" / "model.onnx"
-    assert row[10] == (leaderboard._size(onnx.stat().st_size) if onnx.is_file() else "—")
+    assert row[12] == (leaderboard._size(onnx.stat().st_size) if onnx.is_file() else "—")
     # Sort keys are raw numbers; a missing one is empty (sorted last).
     assert 'data-sort="407050.0"' in found["mnist_mlp"] and 'data-sort=""' in found["mnist_mlp"]
+
+
+def test_the_seed_spread_and_time_to_target_columns():
+    from zoo.seeds import summarize
+
+    def seed(value, seconds):
+        return {"measured": {"metric": "accuracy", "value": value}, "training": {"train_samples_per_sec": 1.0},
+                "time_to_target": {"target": 0.9, "reached": seconds is not None, "seconds": seconds, "steps": 1}}
+
+    spread = summarize({0: seed(0.95, 2.0), 1: seed(0.91, 4.5), 2: seed(0.85, None)}, (0, 1, 2), 2)
+    cell = leaderboard._seeds_cell(spread)
+    assert 'data-sort="0.91"' in cell and "91.00% (85.00%–95.00%)" in cell and "3 seeds" in cell
+    cell = leaderboard._target_cell({"reached": True, "seconds": 2.0}, spread)
+    assert 'data-sort="4.5"' in cell and "4.5 (2.0–not reached)" in cell and "2/3 reached" in cell
+    assert 'data-sort=""' in leaderboard._target_cell({"reached": False}, None)
+    assert "not reached (0/1)" in leaderboard._target_cell(None, summarize({0: seed(0.5, None)}, (0,), 1))
 
 
 def test_the_newest_fullest_benchmark_file_gives_throughput(tmp_path):
@@ -92,7 +115,7 @@ def test_benchmark_numbers_in_the_table(trained_runs, tmp_path):
         {"extra_info": {"model": "iris_mlp", "infer_samples_per_sec": 123456.7, "batch_size": 512, "device": "cpu"}}])
     page = leaderboard.render(leaderboard.collect(trained_runs), trained_runs, leaderboard.latest_benchmarks(folder))
     row = cells(rows(page)["iris_mlp"])
-    assert row[9] == "123,457 <small>batch 512 · cpu</small>" and row[8] == "—"
+    assert row[11] == "123,457 <small>batch 512 · cpu</small>" and row[10] == "—"
     assert "run.json" in page and "2026-11-23T12:00:00+00:00" in page
 
 
@@ -153,3 +176,100 @@ def test_markdown_subset():
     assert '<strong>b</strong> <code>c&lt;d&gt;</code> <a href="https://e.org/f">https://e.org/f</a>.' in html
     assert "<thead><tr><th>a</th><th>b</th></tr></thead>" in html and '<td class="num">1</td><td>x</td>' in html
     assert '<img src="plots/c.png" alt="curves"' in html and "<li><code>k</code>: v</li>" in html
+
+
+# History charts: every stored benchmark run and zoo run, the gate's regressions marked.
+
+def history(page: str) -> dict[str, tuple[str, str]]:
+    """{model: (the <details> tag's attributes, its HTML)} of the history section."""
+    return {name: (attrs, body) for name, attrs, body in re.findall(
+        r'<details class="history" id="history-[^"]+" data-model="([^"]+)"([^>]*)>(.*?)</details>', page, re.S)}
+
+
+def charts(block: str) -> dict[str, str]:
+    """{data-chart: the figure's HTML} of an entry's history block."""
+    return dict(re.findall(r'<figure class="history-chart" data-chart="([^"]+)"[^>]*>(.*?)</figure>', block, re.S))
+
+
+def points(chart: str) -> list[dict]:
+    """Each point of a chart: whether flagged, its date, value, verdict and tooltip (unescaped)."""
+    found = re.findall(r'<g class="point( flagged)?" data-when="([^"]+)" data-value="([^"]+)"(?: data-flag="([^"]*)")?>'
+                       r"<title>([^<]*)</title>", chart)
+    return [{"flagged": bool(f), "when": w, "value": float(v), "flag": html.unescape(g), "tip": html.unescape(t)}
+            for f, w, v, g, t in found]
+
+
+def test_history_charts_draw_every_stored_run_and_mark_the_regression(tmp_path, monkeypatch):
+    out, folder = write_board(tmp_path / "exports"), write_runs(tmp_path / "results")
+    monkeypatch.chdir(tmp_path)  # pyproject thresholds: the checkout's (it overrides none)
+    with pytest.warns(RunHistoryWarning, match="history.jsonl:4: skipped"):
+        page = leaderboard.write_leaderboard(out, folder).read_text()
+    blocks = history(page)
+    assert list(blocks) == ["fn_sin", "iris_mlp", "mnist_mlp"]  # the table's order
+    counts = {name: {kind: len(points(chart)) for kind, chart in charts(body).items()}
+              for name, (_, body) in blocks.items()}
+    assert counts == {"iris_mlp": {"train": 5, "infer-jax": 2, "infer-tensorflow": 8, "metric": 3},
+                      "fn_sin": {"train": 5, "infer-jax": 1, "infer-tensorflow": 4, "metric": 2},
+                      "mnist_mlp": {"train": 0, "infer": 0, "metric": 0}}
+    everywhere = [p for _, body in blocks.values() for chart in charts(body).values() for p in points(chart)]
+    flagged = [p for p in everywhere if p["flagged"]]
+    assert len(flagged) == 1 and flagged[0] in points(charts(blocks["iris_mlp"][1])["train"])
+    assert flagged[0]["when"] == "2026-11-03T12:00:00+00:00" and flagged[0]["value"] == 500.0
+    assert flagged[0]["flag"] in flagged[0]["tip"]
+    for text in (SLOWED, "(-47.4%)", "(30% slowdown)", "against run 0002_b.json of 2026-11-02 12:00 UTC"):
+        assert text in flagged[0]["flag"]
+    # Only iris_mlp, with its regression, starts open; each row links to its entry's history.
+    assert [name for name, (attrs, _) in blocks.items() if " open" in attrs] == ["iris_mlp"]
+    assert '<a href="#history-fn_sin">history</a>' in rows(page)["fn_sin"]
+    assert_self_contained(page)
+
+
+def test_the_flagged_runs_are_the_gates(tmp_path):
+    """The gate itself, run on each pair of consecutive tensorflow runs, flags exactly the slowed case once."""
+    folder = write_runs(tmp_path / "results")
+    runs = [bench_compare.load_run(p) for p in sorted(folder.rglob("*.json"))]
+    tensorflow = [r for r in runs if {c["backend"] for c in r.cases.values()} == {"tensorflow"}]
+    flagged = [(new.path.name, c.case) for old, new in zip(tensorflow, tensorflow[1:])
+               for c in bench_compare.compare(old, new).regressions]
+    assert flagged == [("0003_c.json", SLOWED)]
+    cases = history_data.judged_cases(history_data.stored_runs(folder), {})
+    assert [(c.run.path.name, c.name) for c in cases if c.regression] == flagged
+    # A looser threshold from pyproject's [tool.zoo.bench.thresholds] flags nothing.
+    assert not [c for c in history_data.judged_cases(history_data.stored_runs(folder), {SLOWED: 0.5})
+                if c.regression]
+
+
+def test_history_tooltips_name_date_commit_machine_and_backend(tmp_path):
+    out, folder = write_board(tmp_path / "exports"), write_runs(tmp_path / "results")
+    with pytest.warns(RunHistoryWarning):
+        found = history_data.gather(["iris_mlp"], out, folder, {}, lambda m: {"r2": "R²"}.get(m, m))["iris_mlp"]
+    page = leaderboard.render(leaderboard.collect(out), out, history={"iris_mlp": found})
+    train, *_, metric = charts(history(page)["iris_mlp"][1]).values()
+    by_date = {f"{when[:10]} 12:00 UTC": (commit, backend) for _, when, commit, backend, _, _ in RUNS}
+    for point in points(train):
+        date = next(d for d in by_date if point["tip"].startswith(d))
+        commit, backend = by_date[date]
+        assert f"commit {commit[:7]} · {MACHINE} · backend {backend}" in point["tip"]
+        assert f"{point['value']:,.0f} samples/s" in point["tip"]
+    ordered = sorted(points(metric), key=lambda p: p["when"])
+    assert [p["value"] for p in ordered] == [0.95, 0.97, 0.9]
+    assert ordered[1]["tip"].splitlines() == [
+        "2026-11-03 13:00 UTC · accuracy 97.00%",
+        "commit 3333333 · AMD EPYC (2 cores), ci-box · backend tensorflow · seed 0",
+        "training 3,000 samples/s", "time to target 2.5 s"]
+    assert "backend jax" in ordered[2]["tip"]
+    assert "training samples/s" in train and "run date (UTC)" in train and "accuracy (test split)" in metric
+
+
+def test_chart_scales_and_escaping():
+    from zoo.web.history_charts import Chart, Point, Series, figure, value_scale
+
+    assert value_scale([100.0, 10000.0]).step == 0 and value_scale([100.0, 10000.0]).ticks() == [100, 1000, 10000]
+    linear = value_scale([0.95, 0.97])
+    assert linear.step == pytest.approx(0.005) and linear.low <= 0.95 and linear.high >= 0.97
+    when = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
+    chart = Chart("train", "t <i>", "y & z", (Series("<b>", (Point(when, 1.0, '"<script>', "<flag>"),)),))
+    drawn = figure(chart)
+    assert "<script>" not in drawn and "<b>" not in drawn and "<i>" not in drawn and "<flag>" not in drawn
+    assert 'data-points="1" data-flagged="1"' in drawn and "&lt;flag&gt;" in drawn
+    assert 'data-points="0"' in figure(Chart("infer", "none", "samples/s", ()))

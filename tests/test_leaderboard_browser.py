@@ -9,12 +9,15 @@ import functools
 import http.server
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from chromium import Browser, find_chromium
 from pngs import assert_png
+from stored_runs import write_board, write_runs
+from zoo.run_history import RunHistoryWarning
 from zoo.web.leaderboard import write_leaderboard
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,9 +28,33 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 ROWS = "Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
 
 
+class RecordingBrowser(Browser):
+    """A Browser that keeps the page's console messages, uncaught exceptions and log entries (a refused fetch,
+    a CSP violation) in ``events``."""
+
+    WATCHED = ("Runtime.consoleAPICalled", "Runtime.exceptionThrown", "Log.entryAdded")
+
+    def __init__(self, *args, **kwargs):
+        self.events: list[dict] = []
+        super().__init__(*args, **kwargs)
+        self.send("Runtime.enable")
+        self.send("Log.enable")
+
+    def _read(self) -> dict:
+        message = super()._read()
+        if message.get("method") in self.WATCHED:
+            self.events.append(message)
+        return message
+
+    def errors(self) -> list[dict]:
+        """The error-level console messages, log entries and uncaught exceptions seen so far."""
+        return [e for e in self.events if e["method"] == "Runtime.exceptionThrown"
+                or e["params"].get("type") == "error" or e["params"].get("entry", {}).get("level") == "error"]
+
+
 @pytest.fixture(scope="module")
 def browser():
-    with Browser(CHROMIUM, width=1360, height=900) as running:
+    with RecordingBrowser(CHROMIUM, width=1360, height=900) as running:
         yield running
 
 
@@ -49,6 +76,14 @@ def click(browser: Browser, selector: str) -> None:
                                                   "clickCount": 1})
 
 
+def soon(check, seconds: float = 5.0) -> bool:
+    """Whether ``check()`` comes true within ``seconds`` (an event handler runs after the click returns)."""
+    deadline = time.monotonic() + seconds
+    while not (found := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(found)
+
+
 def column(browser: Browser, index: int) -> list[str]:
     """The ``data-sort`` value (or text) of column ``index`` in every row, top to bottom."""
     return browser.evaluate(f"{ROWS}.map(r => r.cells[{index}].dataset.sort ?? r.cells[{index}].textContent.trim())")
@@ -58,7 +93,7 @@ def heading(label: str) -> str:
     return f"#leaderboard thead th:nth-child({LABELS.index(label) + 1})"
 
 
-LABELS = ["model", "dataset", "task", "metric", "zoo", "tutorial", "parameters", "train samples/s",
+LABELS = ["model", "dataset", "task", "metric", "zoo", "tutorial", "seeds", "to target s", "parameters", "train samples/s",
           "bench train samples/s", "bench infer samples/s", "ONNX size", "report"]
 
 
@@ -134,3 +169,47 @@ def test_committed_leaderboard_has_a_row_per_entry(browser, tmp_path):
     browser.open(index.as_uri())
     assert sorted(browser.evaluate(f"{ROWS}.map(r => r.dataset.model)")) == names
     assert_png(browser.screenshot(tmp_path / "committed.png"))
+
+
+def test_history_charts_show_every_entry_and_the_flagged_run(browser, tmp_path):
+    """From a file URL: each entry has its charts, drawn; the flagged run's red ring is on screen, its entry open;
+    a closed entry opens on a click; and the page logs no error."""
+    out = write_board(tmp_path / "exports")
+    with pytest.warns(RunHistoryWarning):
+        write_leaderboard(out, write_runs(tmp_path / "results"))
+    browser.events.clear()
+    browser.open((out / "index.html").as_uri())
+    charts = browser.evaluate("Array.from(document.querySelectorAll('details.history')).map(d => [d.dataset.model, "
+                              "d.open, Array.from(d.querySelectorAll('figure')).map(f => [f.dataset.chart, "
+                              "f.querySelectorAll('svg .point').length])])")
+    assert charts == [["fn_sin", False, [["train", 5], ["infer-jax", 1], ["infer-tensorflow", 4], ["metric", 2]]],
+                      ["iris_mlp", True, [["train", 5], ["infer-jax", 2], ["infer-tensorflow", 8], ["metric", 3]]],
+                      ["mnist_mlp", False, [["train", 0], ["infer", 0], ["metric", 0]]]]
+    assert browser.evaluate("document.querySelectorAll('.point.flagged').length") == 1
+    browser.evaluate("document.querySelector('.point.flagged').scrollIntoView({block: 'center'})")
+    ring = browser.evaluate("(() => { const r = document.querySelector('.point.flagged .ring').getBoundingClientRect();"
+                            " return [r.x + r.width / 2, r.y + r.height / 2, r.width]; })()")
+    assert ring[2] > 10  # drawn at its size, not collapsed
+    # What is on screen at the ring's centre is the flagged point itself (ring or dot), inside iris_mlp's chart.
+    assert browser.evaluate(f"(() => {{ const e = document.elementFromPoint({ring[0]}, {ring[1]}); "
+                            "return [e.closest('.point').classList.contains('flagged'), "
+                            "e.closest('details').dataset.model, e.closest('figure').dataset.chart]; })()") \
+        == [True, "iris_mlp", "train"]
+    tooltip = browser.evaluate("document.querySelector('.point.flagged title').textContent")
+    assert "run 0003_c.json" in tooltip and "commit 3333333" in tooltip and "(-47.4%)" in tooltip
+    assert_png(browser.screenshot(tmp_path / "history.png"))
+    assert browser.evaluate("document.querySelector('.point.flagged .ring').checkVisibility()")
+    # A closed entry's charts are hidden until its summary is clicked.
+    closed = "details[data-model=fn_sin] svg"
+    assert not browser.evaluate(f"document.querySelector({closed!r}).checkVisibility()")
+    browser.evaluate("document.querySelector('details[data-model=fn_sin]').scrollIntoView()")
+    click(browser, "details[data-model=fn_sin] summary")
+    assert browser.evaluate(f"document.querySelector({closed!r}).checkVisibility()")
+    # So is one whose row's "history" link is followed.
+    link = "tr[data-model=mnist_mlp] a[href='#history-mnist_mlp']"
+    browser.evaluate(f"document.querySelector({link!r}).scrollIntoView()")  # the table can be wider than the window
+    click(browser, link)
+    assert soon(lambda: browser.evaluate("document.querySelector('details[data-model=mnist_mlp]').open"))
+    assert browser.errors() == []
+    browser.evaluate("console.error('probe')")  # and errors would be seen
+    assert [e["params"]["args"][0]["value"] for e in browser.errors()] == ["probe"]

@@ -90,7 +90,7 @@ def test_a_custom_layer_declared_in_custom_objects_loads_in_a_new_process(site, 
     assert refused.returncode == 1
     assert stderr_lines(refused)[0].endswith("model.keras: uses a class Keras does not know in this process (Doubler); "
                                              "declare it in the model's spec: custom_objects=lambda: {'Doubler': "
-                                             "Doubler} (see README: custom layers)")
+                                             "Doubler} (see docs/plugins.md: custom layers)")
     listed = zoo(site, tmp_path, "list", "iris_custom", "--json", plugins=("custom",))
     assert listed.returncode == 0 and "keras" not in listed.stderr
 

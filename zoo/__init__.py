@@ -16,6 +16,7 @@ from zoo.specs import (
     FitSettings,
     ModelSpec,
     Preprocess,
+    QualityTarget,
     Reference,
     ReferenceSet,
     RemoteFile,
@@ -29,7 +30,7 @@ __all__ = [
     "card", "create_model", "get_dataset", "get_plugin", "get_spec", "list_models", "load_dataset", "load_onnx",
     "load_run", "train",
     # writing plugins
-    "CompileSettings", "DatasetSpec", "FitSettings", "ModelSpec", "Preprocess", "Reference", "ReferenceSet",
+    "CompileSettings", "DatasetSpec", "FitSettings", "ModelSpec", "Preprocess", "QualityTarget", "Reference", "ReferenceSet",
     "RemoteFile", "Splits", "Tutorial", "hookimpl",
     # errors
     "DataError", "ExportError", "InvalidSpecError", "TrainingError", "UnknownNameError", "ZooError",

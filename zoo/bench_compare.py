@@ -59,6 +59,8 @@ class Run:
     path: Path
     created: str
     cases: dict[str, dict]
+    commit: str | None = None  # the git commit benchmarked, ``+dirty`` when it had uncommitted changes
+    machine: str = ""  # ``machine_name``
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,21 @@ def load_run(path: Path) -> Run:
         raise CompareError(f"{path}: no 'benchmarks' list, so not pytest-benchmark JSON; give a file written by "
                            "--benchmark-save or --benchmark-json")
     cases = {case_id(b): b.get("extra_info") or {} for b in benchmarks if isinstance(b, dict)}
-    return Run(Path(path), str(data.get("datetime") or "?"), cases)
+    return Run(Path(path), str(data.get("datetime") or "?"), cases, commit_name(data), machine_name(data))
+
+
+def commit_name(data: Mapping) -> str | None:
+    """The commit a pytest-benchmark run measured (``commit_info.id``, ``+dirty`` if so), or None."""
+    info = data.get("commit_info") if isinstance(data.get("commit_info"), Mapping) else {}
+    commit = info.get("id")
+    return f"{commit}{'+dirty' if info.get('dirty') else ''}" if isinstance(commit, str) and commit else None
+
+
+def machine_name(data: Mapping) -> str:
+    """``AMD EPYC, vm``: a pytest-benchmark run's processor and host name ('' when it recorded neither)."""
+    machine = data.get("machine_info") if isinstance(data.get("machine_info"), Mapping) else {}
+    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), Mapping) else {}
+    return ", ".join(str(v) for v in (cpu.get("brand_raw"), machine.get("node")) if v)
 
 
 def load_thresholds(config: Path | None) -> dict[str, float]:

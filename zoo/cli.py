@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -154,11 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     _names(p)
     p.add_argument("--epochs", type=_positive, help="override the tutorial's epochs")
     p.add_argument("--batch-size", type=_positive, help="override the tutorial's batch size")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    seed.add_argument("--seeds", metavar="SEEDS",
+                      help="train once per seed (0-4, or 0,3,7) and report the median, min and max of the metric and "
+                           "the time to target; the first seed's run is the one kept")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
+    p.add_argument("--no-export", dest="export", action="store_false",
+                   help="save the model and its reports only, without the ONNX export")
     _device_copy_flags(p)
     p.add_argument("--distribute", choices=("none", "data-parallel"), default="none",
                    help="data-parallel: synchronous training over every local device, or over the workers TF_CONFIG "
@@ -213,7 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", type=Path, required=True, help="the set's folder, e.g. my_plugin/reference (replaced "
                                                             "whole once every entry succeeded)")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    seed.add_argument("--seeds", metavar="SEEDS", help="train every entry once per seed (0-4, or 0,3,7); the first "
+                                                        "seed's run is shipped, with the spread over all of them")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--epochs", type=_positive, help="override each entry's epochs (a quick set on small data)")
 
     p = command("predict", cmd_predict, "classify PNG/NPY images or CSV rows with a model's ONNX export")
@@ -492,11 +506,13 @@ def cmd_run(args) -> int:
     from zoo.table import format_table
 
     names = _chosen(args, "run")
+    seeds = _seeds(args)
     distribution = _distribution(args, names)
     if isinstance(distribution, int):  # this process supervised a multi-worker run: its exit code
         return distribution
-    options = RunOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
+    options = RunOptions(epochs=args.epochs, batch_size=args.batch_size, seed=seeds[0], device=args.device,
                          data_dir=args.data_dir, out=args.out, resume=args.resume, mobile=args.mobile, int8=args.int8,
+                         export=args.export,
                          # Keras' live progress bar on a terminal; one line per epoch in a log file.
                          verbose=1 if sys.stdout.isatty() else 2)
 
@@ -505,7 +521,8 @@ def cmd_run(args) -> int:
 
         print(f"== {name}: {get_spec(name).description}", flush=True)
         try:
-            result = run_model(name, options, distribution=distribution)
+            with _other_seeds(name, seeds, args) as others:
+                result = run_model(name, dataclasses.replace(options, other_seeds=others), distribution=distribution)
         except KeyboardInterrupt:
             print(f"zoo: {name} stopped; continue it with 'zoo run {name} --resume"
                   f"{'' if args.out is None else f' --out {args.out}'}'", file=sys.stderr)
@@ -513,7 +530,7 @@ def cmd_run(args) -> int:
         if result is None:  # a worker of a multi-worker run: the chief writes
             return None
         onnx = result.report.get("onnx", {})
-        if onnx.get("skipped"):
+        if onnx.get("skipped") and args.export:
             print(f"zoo: note: {name}: {onnx['skipped']}", file=sys.stderr)
         retry = f"zoo export {name}{'' if args.out is None else f' --out {args.out}'}"
         if onnx.get("failed"):
@@ -540,13 +557,62 @@ def cmd_run(args) -> int:
         ref = spec.reference.value if spec.reference.metric == metric else None
         variants = "; ".join(f"{n} {format_metric(metric, s.get(metric))}" for n, s in result.evaluation.variants.items())
         rows.append([name, f"{metric} {format_metric(metric, value)}" + (f" ({variants})" if variants else ""),
-                     format_metric(metric, ref), f"{result.trained.samples_per_sec:,.0f}",
-                     f"{result.trained.wall_seconds:.1f}", result.paths["report_md"]])
+                     format_metric(metric, ref), _reached(result.report.get("time_to_target")),
+                     *([_spread(result.report.get("seeds"))] if args.seeds else []),
+                     f"{result.trained.samples_per_sec:,.0f}", f"{result.trained.wall_seconds:.1f}",
+                     result.paths["report_md"]])
     if rows:
         print()
-        print(format_table(["model", "zoo", "tutorial", "train samples/s", "fit s", "report"], rows))
+        print(format_table(["model", "zoo", "tutorial", "to target s", *(["seeds: median (min–max)"] if args.seeds
+                                                                          else []),
+                            "train samples/s", "fit s", "report"], rows))
         print(f"leaderboard: {write_leaderboard(args.out or locations.runs_dir())}")
     return code
+
+
+def _reached(record: dict | None) -> str:
+    """The time-to-target column: seconds, "not reached" or "—" (not timed)."""
+    if not record or record.get("reached") is None:
+        return "—"
+    return f"{record['seconds']:.1f}" if record["reached"] else "not reached"
+
+
+def _spread(record: dict | None) -> str:
+    """The seeds column: the metric's median (min–max) and how many seeds reached the target."""
+    from zoo.report import format_metric
+
+    if not record or record["median"] is None:
+        return "—"
+    metric, times = record["metric"], record.get("time_to_target")
+    reached = f"; {times['reached']}/{times['of']} reached target" if times else ""
+    return (f"{format_metric(metric, record['median'])} ({format_metric(metric, record['min'])}–"
+            f"{format_metric(metric, record['max'])}){reached}")
+
+
+def _seeds(args) -> tuple[int, ...]:
+    """The seeds ``zoo run`` trains: ``--seeds``' list, else ``--seed`` alone."""
+    if args.seeds is None:
+        if args.jobs is not None:
+            raise ZooError("--jobs goes with --seeds: it sets how many seeds train at once")
+        return (args.seed,)
+    from zoo.seeds import parse_seeds
+
+    if args.resume or args.distribute != "none":
+        raise ZooError("--seeds trains every seed from scratch on one device; drop --resume and --distribute")
+    return parse_seeds(args.seeds)
+
+
+def _other_seeds(name: str, seeds: tuple[int, ...], args):
+    """zoo.seeds.other_seeds for ``name``, with the options every seed's run shares."""
+    from zoo.seeds import default_jobs, other_seeds
+
+    passed = [*(["--epochs", str(args.epochs)] if args.epochs else []),
+              *(["--batch-size", str(args.batch_size)] if args.batch_size else []),
+              "--device", args.device, *(["--data-dir", args.data_dir] if args.data_dir else [])]
+    jobs = args.jobs or default_jobs(len(seeds))
+    if len(seeds) > 1:
+        print(f"   seeds {', '.join(map(str, seeds))}: {jobs} training at once", flush=True)
+    return other_seeds(name, seeds, passed, jobs)
 
 
 def _distribution(args, names: list[str]):
@@ -679,7 +745,10 @@ def cmd_new(args) -> int:
 def cmd_reference(args) -> int:
     from zoo.reference import build_reference
 
-    names = build_reference(args.dest, args.data_dir, args.seed, plugin=args.plugin, epochs=args.epochs)
+    from zoo.seeds import parse_seeds
+
+    seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)
+    names = build_reference(args.dest, args.data_dir, seeds, plugin=args.plugin, epochs=args.epochs, jobs=args.jobs)
     print(f"reference set of {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)}) written to "
           f"{args.dest}; declare it with zoo.ReferenceSet(folder=...) and ship it as package data")
     return 0

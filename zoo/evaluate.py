@@ -57,6 +57,14 @@ def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 
 
+def headline(spec: ModelSpec, data: Prepared, outputs: np.ndarray) -> float:
+    """The headline metric of ``outputs`` on the test split: accuracy for classifiers, R² for regressors
+    (``Evaluation.primary``), without the loss and the other scores."""
+    if spec.task == "regression":
+        return float(skm.r2_score(data.y_test, outputs))
+    return float(skm.accuracy_score(data.truth, outputs.argmax(axis=1)))
+
+
 def _loss(spec: ModelSpec, y: np.ndarray, outputs: np.ndarray) -> float:
     values = keras.losses.get(spec.compile.loss)(keras.ops.convert_to_tensor(y), keras.ops.convert_to_tensor(outputs))
     return float(np.mean(keras.ops.convert_to_numpy(values)))

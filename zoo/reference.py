@@ -39,14 +39,21 @@ def entries_of(registry: Registry, plugin: str | None) -> list[str]:
     return names
 
 
-def build_reference(dest: Path, data_dir: str | None, seed: int = 0, *, plugin: str | None = None,
-                    epochs: int | None = None, benchmarks: Path = Path("benchmarks/results")) -> list[str]:
+def build_reference(dest: Path, data_dir: str | None, seeds: int | tuple[int, ...] = 0, *, plugin: str | None = None,
+                    epochs: int | None = None, benchmarks: Path = Path("benchmarks/results"),
+                    jobs: int | None = None) -> list[str]:
     """Train every entry of ``plugin``'s distribution (None: zoo's own) into a staging folder, then make it
-    ``dest``; returns the entries. ``epochs`` overrides each entry's, for a quick set on small data."""
+    ``dest``; returns the entries. ``epochs`` overrides each entry's, for a quick set on small data. With several
+    ``seeds`` each entry's kept run is the first seed's, its report holding the spread over all of them
+    (``zoo.seeds``, ``jobs`` training at once)."""
     from zoo.plugins import load_registry
     from zoo.report import read_report
     from zoo.run import RunOptions, load_saved_model, run_model, save_model
+    from zoo.seeds import other_seeds
     from zoo.web.leaderboard import write_leaderboard
+
+    seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
+    shared = [*(["--epochs", str(epochs)] if epochs else []), *(["--data-dir", str(data_dir)] if data_dir else [])]
 
     registry = load_registry()
     names = entries_of(registry, plugin)
@@ -55,8 +62,11 @@ def build_reference(dest: Path, data_dir: str | None, seed: int = 0, *, plugin: 
     with tempfile.TemporaryDirectory(prefix=".reference.", dir=dest.parent) as tmp:
         out = Path(tmp) / "out"
         for name in names:
-            run = run_model(name, RunOptions(seed=seed, epochs=epochs, data_dir=data_dir, out=out, verbose=2),
-                            registry)
+            with other_seeds(name, seeds, shared, jobs) as others:
+                run = run_model(name, RunOptions(seed=seeds[0], epochs=epochs, data_dir=data_dir, out=out, verbose=2,
+                                                 other_seeds=others), registry)
+            if (run.report.get("seeds") or {}).get("failed"):
+                raise ZooError(f"{name}: seeds failed ({run.report['seeds']['failed']}); nothing replaced in {dest}")
             if "file" not in run.report.get("onnx", {}):
                 raise ZooError(f"{name}: no ONNX export ({run.report.get('onnx')}); nothing replaced in {dest}")
             # Without the optimizer's state: a third of the size.
@@ -80,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.reference", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/ (default: $ZOO_DATA_DIR)")
     parser.add_argument("--dest", type=Path, default=SOURCE_FOLDER, help=f"(default: {SOURCE_FOLDER})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="the first is the run kept; the others give the spread "
+                                                    "(default: 0; zoo's set: 0-4)")
+    parser.add_argument("--jobs", type=int, help="training processes at once (default: one per two CPU cores)")
     args = parser.parse_args(argv)
-    names = build_reference(args.dest, args.data_dir, args.seed)
+    from zoo.seeds import parse_seeds
+
+    names = build_reference(args.dest, args.data_dir, parse_seeds(args.seeds), jobs=args.jobs)
     print(f"reference set of {len(names)} entries written to {args.dest}", file=sys.stderr)
     return 0
 

@@ -21,8 +21,10 @@ SCHEMA = "zoo.report/1"
 
 def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained: TrainResult,
                  evaluation: Evaluation, *, plugin: PluginInfo | None = None,
-                 distribution: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a run measured, with the tutorial's number beside zoo's, and the code that produced it."""
+                 distribution: dict[str, Any] | None = None, time_to_target: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """Everything a run measured, with the tutorial's number beside zoo's, and the code that produced it;
+    ``time_to_target`` is ``zoo.time_to_target``'s record of the run."""
     from zoo.flops import count_macs
 
     metric, value = evaluation.primary
@@ -45,6 +47,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
         "confusion_matrix": evaluation.confusion,
         "per_target": evaluation.per_target,
         "history": trained.history,
+        "time_to_target": time_to_target,
         "training": {
             "params": int(trained.model.count_params()), "macs": macs.total,
             # Layers with weights whose arithmetic "macs" leaves out (a custom layer, say), so the total is not
@@ -125,6 +128,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Tutorial: {reference['note']}" if reference["note"] else ""]
     for name, scores in report["test_variants"].items():
         lines.append(f"On the **{name}** test set: " + ", ".join(f"{k} {format_metric(k, v)}" for k, v in scores.items()))
+    lines += _time_to_target(report.get("time_to_target"), measured["metric"])
+    lines += _seeds(report.get("seeds"))
     lines += _plots(report.get("plots") or {})
     lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in training.items()]
@@ -140,6 +145,64 @@ def render_markdown(report: dict[str, Any]) -> str:
               "Data checksums (sha256):", ""]
     lines += [f"- `{name}`: `{digest}`" for name, digest in report["data"]["checksums_sha256"].items()]
     return "\n".join(lines) + "\n"
+
+
+def format_time_to_target(record: dict[str, Any] | None) -> str:
+    """One line: how long training took to reach the entry's quality target, or why it is not known."""
+    if not record:
+        return "—"
+    if record.get("not_timed"):
+        return f"not timed: {record['not_timed']}"
+    target = f"{record['metric']} ≥ {format_metric(record['metric'], record['target'])}"
+    if not record["reached"]:
+        return (f"{target} not reached in {record['total_steps']:,} steps (best "
+                f"{format_metric(record['metric'], record['best'])})")
+    return f"{target} after {record['seconds']:.1f} s of training, {record['steps']:,} steps ({record['epochs']:.2f} epochs)"
+
+
+def _time_to_target(record: dict[str, Any] | None, metric: str) -> list[str]:
+    if not record:
+        return []
+    lines = ["", "## Time to target", "", format_time_to_target(record) + "."]
+    if record.get("evaluations"):
+        lines += ["", f"Target: {record['note'] or 'the tutorial’s number'}. The test split was scored every "
+                  f"{record['interval_steps']:,} training steps until the target was reached ({record['scoring_seconds']:.1f} s "
+                  "of scoring, left out of the training time):", "",
+                  "| step | training s | " + metric + " |", "|---|---|---|"]
+        lines += [f"| {e['step']:,} | {e['seconds']:.2f} | {format_metric(metric, e['value'])} |"
+                  for e in record["evaluations"]]
+    return lines
+
+
+def _seeds(record: dict[str, Any] | None) -> list[str]:
+    if not record:
+        return []
+    metric, times = record["metric"], record.get("time_to_target") or {}
+    lines = ["", "## Seeds", "", f"{len(record['seeds'])} seeds, {record['processes_at_once']} training at once; "
+             f"{record['rule']}.", "", f"| seed | {metric} | time to target s | train samples/s |", "|---|---|---|---|"]
+    rates = record["train_samples_per_sec"]["values"]
+    for seed in map(str, record["seeds"]):
+        if seed in record.get("failed", {}):
+            lines.append(f"| {seed} | failed: {record['failed'][seed]} | | |")
+            continue
+        seconds = (times.get("values") or {}).get(seed)
+        lines.append(f"| {seed} | {format_metric(metric, record['values'].get(seed))} | "
+                     f"{'—' if seconds is None else f'{seconds:.1f}'} | {_rate(rates.get(seed))} |")
+    spread = lambda r, f: f"{f(r['median'])} ({f(r['min'])}–{f(r['max'])})"  # noqa: E731
+    lines.append(f"| **median (min–max)** | {spread(record, lambda v: format_metric(metric, v))} | "
+                 f"{spread(times, _seconds) if times else '—'} | {spread(record['train_samples_per_sec'], _rate)} |")
+    if times:
+        lines += ["", f"{times['reached']} of {times['of']} seeds reached the target; one that did not counts as "
+                  "slower than any that did."]
+    return lines
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f}"
 
 
 def _distribution_row(record: dict[str, Any] | None) -> list[str]:

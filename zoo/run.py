@@ -28,6 +28,7 @@ from zoo.prepare import Prepared, prepare
 from zoo.registry import Registry
 from zoo.report import build_report, read_report, write_report
 from zoo.specs import DatasetSpec, ModelSpec, Splits
+from zoo.time_to_target import TargetClock, not_timed, steps_per_epoch_of, target_clock
 from zoo.training import TrainResult, TrainSettings, train
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class RunOptions:
     resume: bool = False  # continue an interrupted run of the entry from its last finished epoch
     mobile: bool = False  # also a batch-1 copy of the export and its ORT-format file (zoo.exports.device_copies)
     int8: bool = False  # also an int8 copy, validated on the whole test split
+    export: bool = True  # False: model and reports only, no ONNX export (``zoo run --no-export``)
+    other_seeds: Any = None  # a zoo.seeds.SeedRuns: the spread over it and this run goes into the report
 
     @property
     def out_dir(self) -> Path:
@@ -137,13 +140,14 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     check_data(spec, splits.x_train, plugin)
     data = prepare(spec, dataset, splits)
     settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed)
+    clock, untimed = _target_clock(spec, data, settings, options, distribution)
     try:
         if distribution is not None and distribution.engine is not None:
             trained = train_distributed(spec, data, settings, distribution, verbose=options.verbose,
                                         backup_dir=backup, plugin=plugin)
         else:
             trained = train(spec, data, settings, device=options.device, verbose=options.verbose, backup_dir=backup,
-                            plugin=plugin)
+                            plugin=plugin, callbacks=[clock] if clock else None)
     except TrainingError as exc:
         if not chief:
             raise
@@ -152,7 +156,14 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
         return None
     evaluation = evaluate(spec, dataset, trained.model, data)
     report = build_report(spec, dataset, splits, trained, evaluation, plugin=plugin,
-                          distribution=distribution_record(distribution, settings.batch_size, trained))
+                          distribution=distribution_record(distribution, settings.batch_size, trained),
+                          time_to_target=clock.record() if clock else not_timed(spec, untimed))
+    if options.other_seeds is not None:
+        from zoo.seeds import summarize
+
+        others = options.other_seeds
+        report["seeds"] = summarize({options.seed: report, **others.wait()}, (options.seed, *others.seeds),
+                                    others.jobs)
     result = Run(spec, dataset, splits, data, trained.model, evaluation, report, folder, trained)
     # Everything is written into a staging folder that replaces the entry's folder only when
     # complete: an interrupted or failed run leaves the previous one as it was.
@@ -163,8 +174,34 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     except OSError as exc:
         raise ZooError(f"cannot write the run of {spec.name} to {folder}: {exc.strerror or exc}; nothing there "
                        "was changed. Free some disk space or choose another --out") from exc
+    _record_history(folder.parent, result.report)
     result.paths = {key: folder / name for key, name in written.items()}
     return result
+
+
+def _record_history(out: Path, report: dict[str, Any]) -> None:
+    """One line for the run in ``out/history.jsonl`` (the leaderboard's history charts); a failure to write it
+    is a warning, the run being saved already."""
+    from zoo.run_history import RunRecord, append_run
+
+    try:
+        append_run(out, RunRecord.from_report(report))
+    except OSError as exc:
+        warnings.warn(ZooWarning(f"the run is saved, but its line in {out / 'history.jsonl'} was not written: "
+                                 f"{exc.strerror or exc}"), stacklevel=2)
+
+
+def _target_clock(spec: ModelSpec, data: Prepared, settings: TrainSettings, options: RunOptions,
+                  distribution: Distribution | None) -> tuple[TargetClock | None, str]:
+    """The run's time-to-target clock, or None and why the run is not timed."""
+    if spec.time_target is None:
+        return None, "no quality target: the tutorial reports no accuracy and the entry states none"
+    if options.resume:
+        return None, "a resumed run: its first epochs ran in another process"
+    if distribution is not None and distribution.engine is not None:
+        return None, "a data-parallel run: scoring mid-training would have to run on every worker"
+    steps = steps_per_epoch_of(data.n_train, settings.batch_size, settings.steps_per_epoch)
+    return target_clock(spec, data, steps, settings.epochs), ""
 
 
 def distribution_record(distribution: Distribution | None, batch_size: int, trained: TrainResult) -> dict[str, Any]:
@@ -224,7 +261,10 @@ def write_artifacts(result: Run, folder: Path, options: RunOptions = RunOptions(
     A failed export is recorded in the report and the rest is written all the same.
     """
     written = {"model": save_model(result.model, folder / "model.keras").name}
-    written.update(add_export(result, folder, keep_going=True, mobile=options.mobile, int8=options.int8))
+    if options.export:
+        written.update(add_export(result, folder, keep_going=True, mobile=options.mobile, int8=options.int8))
+    else:
+        result.report["onnx"] = {"skipped": "zoo run --no-export"}
     written.update(write_report_files(result, folder))
     return written
 
@@ -370,7 +410,7 @@ def load_saved_model(path: Path, fix: str, *, compile: bool = True, spec: ModelS
             declare = (f"declare it in the model's spec: custom_objects=lambda: {{{name!r}: {name}}}" if name else
                        "declare it in the model's spec's custom_objects")
             raise ZooError(f"{path}: uses a class Keras does not know in this process ({name or 'a custom object'}); "
-                           f"{declare} (see README: custom layers)") from exc
+                           f"{declare} (see docs/plugins.md: custom layers)") from exc
         raise ZooError(f"{path}: cannot load the saved model ({first_line(exc, 200)}); {fix}") from exc
 
 

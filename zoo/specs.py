@@ -283,6 +283,24 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class QualityTarget:
+    """The quality ``zoo run`` times training to (time to target, as DAWNBench and MLPerf Training time a model).
+
+    Without one, an entry whose tutorial reports an accuracy (``Reference``) is timed to that number.
+    """
+
+    metric: str  # the headline metric: "accuracy" (classifiers) or "r2" (regressors); higher is better
+    value: float
+    note: str = ""  # why this number
+
+    def __post_init__(self) -> None:
+        _check(self.metric in ("accuracy", "r2"), "quality target",
+               f"metric must be 'accuracy' or 'r2' (the headline metric), not {self.metric!r}")
+        _check(isinstance(self.value, (int, float)) and self.value == self.value, "quality target",
+               f"value must be a number, not {self.value!r}")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model: its network, its data preparation, how it trains, and what its tutorial reported.
 
@@ -305,6 +323,8 @@ class ModelSpec:
         custom_objects: a function of no arguments returning the custom layers, losses and functions the model
             uses, by the names its saved ``model.keras`` records (``{"MyLayer": MyLayer}``). zoo calls it, with
             Keras imported, only to load a saved model, so the plugin's module still imports no Keras.
+        quality_target: ``QualityTarget(metric, value, note)``, what ``zoo run`` times training to; None: the
+            tutorial's accuracy when it reports one (``time_target``).
     """
 
     name: str
@@ -325,6 +345,7 @@ class ModelSpec:
     test_variants: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     custom_objects: Callable[[], Mapping[str, Any]] | None = None
+    quality_target: QualityTarget | None = None
 
     def __post_init__(self) -> None:
         what = f"model {self.name!r}"
@@ -350,6 +371,20 @@ class ModelSpec:
         _check(self.custom_objects is None or callable(self.custom_objects), what,
                "custom_objects must be a function returning {name: class}, e.g. custom_objects=lambda: "
                "{'MyLayer': my_layer_class()}, so the module need not import Keras")
+        _check(self.quality_target is None or isinstance(self.quality_target, QualityTarget), what,
+               "quality_target must be a zoo.QualityTarget")
+        _check(self.quality_target is None or self.quality_target.metric == ("r2" if self.outputs == "values"
+                                                                            else "accuracy"), what,
+               "quality_target's metric must be the headline one: 'accuracy' for classifiers, 'r2' for regressors")
+
+    @property
+    def time_target(self) -> QualityTarget | None:
+        """The quality training is timed to: ``quality_target``, else the tutorial's accuracy or R², else None."""
+        if self.quality_target is not None:
+            return self.quality_target
+        if self.reference.value is not None and self.reference.metric in ("accuracy", "r2"):
+            return QualityTarget(self.reference.metric, self.reference.value, "the tutorial's number")
+        return None
 
     @property
     def task(self) -> Task:

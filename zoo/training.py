@@ -273,8 +273,10 @@ def fit_model(model: keras.Model, data: Prepared, settings: TrainSettings, *, ve
                         **fit_kwargs)
     wall = time.perf_counter() - start
     epochs_done = len(history.history.get("loss", []))
+    # A callback that works inside an epoch (zoo.time_to_target's scoring) says how long, so it is left out too.
+    outside = sum(getattr(callback, "excluded_seconds", 0.0) for callback in callbacks or [])
     return TrainResult(model, settings, None, {k: [float(v) for v in vs] for k, vs in history.history.items()},
-                       settings.samples_per_epoch(data.n_train) * epochs_done, timer.seconds, wall,
+                       settings.samples_per_epoch(data.n_train) * epochs_done, timer.seconds - outside, wall,
                        steps_per_execution=steps_per_call)
 
 

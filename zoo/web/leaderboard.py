@@ -2,8 +2,10 @@
 
 Rows come from ``<out>/*/report.json``; inference (and benchmark training) throughput from
 the newest pytest-benchmark JSON under ``benchmarks/results/`` when there is one; export
-size from ``<out>/<name>/model.onnx``. The page has its CSS and a small sorter inline and
-fetches nothing: it opens the same from disk, a local server, or a CI artifact.
+size from ``<out>/<name>/model.onnx``. Under the table, each entry's history: charts of every stored benchmark
+run and every run in ``<out>/history.jsonl`` (``zoo.web.history_data``, drawn by ``zoo.web.history_charts``).
+The page has its CSS and a small sorter inline and fetches nothing: it opens the same from disk, a local server,
+or a CI artifact.
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import datetime
 import html
 import json
 import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo import files
-from zoo.web import webpage
+from zoo import bench_compare, files
+from zoo.bench_compare import machine_name
+from zoo.errors import ZooWarning
+from zoo.web import history_charts, history_data, webpage
+from zoo.web.history_charts import Chart
+from zoo.web.history_data import run_date
 from zoo.report import format_metric, read_report
 
 INDEX = "index.html"
@@ -63,6 +71,9 @@ COLUMNS = (
     Column("metric", help="the headline metric on the test split: accuracy, or R² for regression"),
     Column("zoo", True, "zoo's measurement on the held-out test split"),
     Column("tutorial", True, "the number the tutorial itself reports, on the same metric"),
+    Column("seeds", True, "zoo run --seeds: the metric's median (min–max) over the seeds; sorts by the median"),
+    Column("to target s", True, "training seconds until the held-out metric reached the entry's quality target "
+                                "(its tutorial's number, or one it states); median over the seeds where there are"),
     Column("parameters", True),
     Column("train samples/s", True, "from the run's report: training steps only, validation excluded"),
     Column("bench train samples/s", True, "from the newest benchmark file, best batch size"),
@@ -103,6 +114,18 @@ SORTER = """
       if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sort(); }
     });
   });
+})();
+"""
+
+OPEN_LINKED = """
+(() => {
+  // A link to an entry's history (the row's "history", or a bookmarked #history-NAME) opens it.
+  const open = () => {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  };
+  window.addEventListener("hashchange", open);
+  open();
 })();
 """
 
@@ -150,10 +173,7 @@ def latest_benchmarks(folder: Path = DEFAULT_BENCHMARKS) -> Benchmarks | None:
     if not found:
         return None
     created, path, data, models = max(found, key=lambda item: (len(item[3]), item[0], str(item[1])))
-    machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
-    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
-    description = ", ".join(str(v) for v in (cpu.get("brand_raw"), machine.get("node")) if v)
-    return Benchmarks(path, created, description, models)
+    return Benchmarks(path, created, machine_name(data), models)
 
 
 def throughput_by_model(benchmarks: list[Any]) -> dict[str, Throughput]:
@@ -192,16 +212,18 @@ def throughput_by_model(benchmarks: list[Any]) -> dict[str, Throughput]:
 
 
 def render(reports: list[dict[str, Any]], out: Path, benchmarks: Benchmarks | None = None,
-           generated: str | None = None, backend_tables: str = "") -> str:
-    """The leaderboard page for ``reports`` (from ``collect``), with links relative to ``out``, and
-    ``backend_tables`` (``zoo.backends.html_tables``) under it."""
+           generated: str | None = None, backend_tables: str = "",
+           history: Mapping[str, tuple[Chart, ...]] | None = None) -> str:
+    """The leaderboard page for ``reports`` (from ``collect``), with links relative to ``out``, each entry's
+    ``history`` charts (``history_data.gather``; None: no history section) and ``backend_tables``
+    (``zoo.backends.html_tables``) under it."""
     generated = generated or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     models = benchmarks.models if benchmarks else {}
     ordered = sorted(reports, key=lambda r: (r.get("dataset", ""), -_better_first(r), r["model"]))
     heading = "".join(
         f'<th scope="col" tabindex="0"{" class=num" if c.numeric else ""} title="{html.escape(c.help)}">'
         f"{html.escape(c.label)}</th>" for c in COLUMNS)
-    rows = "\n".join(_row(report, Path(out), models.get(report["model"])) for report in ordered)
+    rows = "\n".join(_row(report, Path(out), models.get(report["model"]), history is not None) for report in ordered)
     if benchmarks:
         when = ", ".join(x for x in (benchmarks.created, benchmarks.machine) if x)
         source = f"benchmark columns from <code>{html.escape(str(benchmarks.path))}</code> ({html.escape(when)})"
@@ -221,8 +243,33 @@ Each entry's headline metric on its held-out test split beside the number its tu
 </table></div>
 <p class="muted">Training samples/s come from each run's report (training steps only); {source}.
 {MISSING}: not measured. Generated {html.escape(generated)} by <code>zoo report</code>.</p>
+{"" if history is None else history_section([r["model"] for r in ordered], history)}
 {backend_tables}"""
-    return webpage.page("zoo leaderboard", body, script=SORTER, style=STYLE)
+    return webpage.page("zoo leaderboard", body, script=SORTER + OPEN_LINKED, style=STYLE + history_charts.STYLE)
+
+
+def history_section(names: list[str], history: Mapping[str, tuple[Chart, ...]]) -> str:
+    """The History heading and, per entry, its charts in a ``<details>`` that starts open when a point is flagged."""
+    blocks = "\n".join(_history_block(name, history.get(name, ())) for name in names)
+    return f"""<h2 id="history">History</h2>
+<p class="muted">Every stored run of each entry, by date: training and inference samples/s from each benchmark
+file under <code>benchmarks/results</code>, and the headline metric of each <code>zoo run</code> recorded in
+<code>history.jsonl</code>. Hover a point for its date, commit, machine and backend. A red ring marks a run that
+<code>zoo bench compare</code> flags as a regression against the previous stored run of the same case on the same
+machine and backend; entries with one start open. The lines show absolute samples/s, while the gate compares rates
+relative to the calibration timed beside them where both runs recorded one: a slower machine is no regression.</p>
+{blocks}"""
+
+
+def _history_block(name: str, charts: tuple[Chart, ...]) -> str:
+    flagged = sum(chart.flagged for chart in charts)
+    note = f' · <span class="flagged">{flagged} regression{"s" * (flagged != 1)} flagged</span>' if flagged else ""
+    if not any(chart.points for chart in charts):
+        note = ' · <span class="muted">no stored runs</span>'
+    figures = "".join(history_charts.figure(chart) for chart in charts)
+    return (f'<details class="history" id="history-{html.escape(name)}" data-model="{html.escape(name)}"'
+            f'{" open" if flagged else ""}><summary>{html.escape(name)}{note}</summary>'
+            f'<div class="charts">{figures}</div></details>')
 
 
 def write_leaderboard(out: Path, benchmarks_folder: Path = DEFAULT_BENCHMARKS) -> Path:
@@ -235,11 +282,25 @@ def write_leaderboard(out: Path, benchmarks_folder: Path = DEFAULT_BENCHMARKS) -
     from zoo.folder_lock import locked
 
     with locked(out):  # a writer's staging and temporary files are its own until it lets go
-        files.write_text(dest, render(collect(out), out, latest_benchmarks(benchmarks_folder), backend_tables=tables))
+        reports = collect(out)
+        history = history_data.gather([r["model"] for r in reports], out, benchmarks_folder, _thresholds(),
+                                      lambda metric: METRIC_NAMES.get(metric, metric))
+        files.write_text(dest, render(reports, out, latest_benchmarks(benchmarks_folder), backend_tables=tables,
+                                      history=history))
     return dest
 
 
-def _row(report: dict[str, Any], out: Path, speed: Throughput | None) -> str:
+def _thresholds() -> dict[str, float]:
+    """The gate's per-case threshold overrides from pyproject.toml (none, with a warning, when unreadable)."""
+    try:
+        return bench_compare.load_thresholds(bench_compare.default_config())
+    except bench_compare.CompareError as exc:
+        warnings.warn(ZooWarning(f"{exc}; the leaderboard's history marks regressions by the default thresholds"),
+                      stacklevel=3)
+        return {}
+
+
+def _row(report: dict[str, Any], out: Path, speed: Throughput | None, history: bool = False) -> str:
     measured, reference, training = report["measured"], report.get("reference") or {}, report.get("training") or {}
     metric, value = measured["metric"], _number(measured["value"])
     ref = _number(reference.get("value")) if reference.get("metric") == metric else None
@@ -259,14 +320,44 @@ def _row(report: dict[str, Any], out: Path, speed: Throughput | None) -> str:
         _text(report.get("dataset", "")), _text(report.get("task", "")), _text(METRIC_NAMES.get(metric, metric)),
         _numeric(value, format_metric(metric, value), extra=verdict),
         _numeric(ref, format_metric(metric, ref)),
+        _seeds_cell(report.get("seeds")),
+        _target_cell(report.get("time_to_target"), report.get("seeds")),
         _numeric(_number(training.get("params")), _count(training.get("params"))),
         _numeric(_number(training.get("train_samples_per_sec")), _count(training.get("train_samples_per_sec"))),
         _numeric(speed.train, _count(speed.train), _setting(speed.train_batch, speed.device)),
         _numeric(speed.infer, _count(speed.infer), _setting(speed.infer_batch, speed.device)),
         _numeric(size, _size(size)),
-        f'<td><a href="{link}">{html.escape(page)}</a></td>',
+        f'<td><a href="{link}">{html.escape(page)}</a>'
+        + (f' · <a href="#history-{html.escape(name)}">history</a>' if history else "") + "</td>",
     ]
     return f'<tr data-model="{html.escape(name)}">' + "".join(cells) + "</tr>"
+
+
+def _seeds_cell(seeds: dict[str, Any] | None) -> str:
+    """The spread over ``zoo run --seeds``, sorted by its median."""
+    if not seeds or _number(seeds.get("median")) is None:
+        return _numeric(None, MISSING)
+    metric = seeds["metric"]
+    shown = (f"{format_metric(metric, seeds['median'])} ({format_metric(metric, seeds['min'])}–"
+             f"{format_metric(metric, seeds['max'])})")
+    return _numeric(seeds["median"], shown, f"{len(seeds['seeds'])} seeds")
+
+
+def _target_cell(record: dict[str, Any] | None, seeds: dict[str, Any] | None) -> str:
+    """Time to target: the seeds' median (min–max) where there are seeds, else the run's own; "not reached" when
+    the run never got there (sorted last)."""
+    times = (seeds or {}).get("time_to_target")
+    if times:
+        if times["median"] is None:
+            return _numeric(None, f"not reached ({times['reached']}/{times['of']})")
+        worst = "not reached" if times["max"] is None else f"{times['max']:.1f}"
+        return _numeric(times["median"], f"{times['median']:.1f} ({times['min']:.1f}–{worst})",
+                        f"{times['reached']}/{times['of']} reached")
+    if not record or record.get("reached") is None:
+        return _numeric(None, MISSING)
+    if not record["reached"]:
+        return _numeric(None, "not reached")
+    return _numeric(record["seconds"], f"{record['seconds']:.1f}")
 
 
 def _text(text: Any, title: str = "") -> str:
@@ -313,13 +404,4 @@ def _setting(batch: int | None, device: str | None) -> str:
 
 def _created(data: dict[str, Any], path: Path) -> str:
     """The benchmark run's date: pytest-benchmark's ``datetime`` field, else the file's modification time."""
-    stamp = data.get("datetime")
-    if isinstance(stamp, str):
-        try:
-            moment = datetime.datetime.fromisoformat(stamp)
-        except ValueError:
-            pass
-        else:  # pytest-benchmark writes UTC without an offset
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
-            return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
-    return datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).isoformat(timespec="seconds")
+    return run_date(data.get("datetime"), path).isoformat(timespec="seconds")
