@@ -300,17 +300,21 @@ def test_a_changed_report_changes_the_results_table(tmp_path):
     report = json.loads(path.read_text())
     report["measured"]["value"] = 0.5
     report["seeds"] = {"seeds": [0, 1, 2], "rule": "median of 3", "metric": "accuracy", "median": 0.9,
-                       "min": 0.8, "max": 0.95}
-    report["time_to_target"] = {"metric": "accuracy", "target": 0.9, "source": "validation", "reached": True,
-                                "seconds": 1.25, "steps": 300}
+                       "min": 0.8, "max": 0.95, "time_to_target": {"reached": 2, "of": 3, "median": 2.5, "min": 1.25,
+                                                                  "max": None}}
+    report["time_to_target"] = {"metric": "accuracy", "target": 0.9, "reached": True, "seconds": 1.25, "steps": 300}
     path.write_text(json.dumps(report))
     after = zoo_docs.results_table(tmp_path)
     row = next(line for line in after.splitlines() if line.startswith("| `iris_mlp`"))
     assert row not in before
-    assert "50.00%" in row and "median 90.00% (80.00%–95.00%), seeds 0–2; median of 3" in row
-    assert "accuracy ≥ 90.00%: 1.2 s, 300 steps (validation)" in row
-    other = next(line for line in after.splitlines() if line.startswith("| `mnist_cnn`"))
-    assert other.count("| — |") >= 1  # no seeds, no time to target: a dash
+    assert "50.00%" in row and "90.00% (80.00%–95.00%), seeds 0–2" in row and "Seeds: median of 3." in after
+    assert "accuracy ≥ 90.00%: 1.2 s, 300 steps" in row and "2.5 s (1.2–not reached), 2 of 3 reached" in row
+    path = tmp_path / "mnist_cnn" / "report.json"
+    report = json.loads(path.read_text())
+    del report["seeds"], report["time_to_target"]  # a report of an earlier zoo
+    path.write_text(json.dumps(report))
+    other = next(line for line in zoo_docs.results_table(tmp_path).splitlines() if line.startswith("| `mnist_cnn`"))
+    assert other.split(" | ")[3:7] == ["—"] * 4  # no tutorial number, no seeds, no time to target: dashes
 
 
 def test_the_exports_table_is_the_reports(site):

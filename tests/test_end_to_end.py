@@ -187,7 +187,9 @@ def test_zoo_predict_uses_the_end_to_end_file_and_falls_back_for_older_exports(t
     _, want = read_pb(out / "fashion_linear" / "end_to_end" / "test_data_set_0" / "output_0.pb")
     export = open_export("fashion_linear", out)
     assert export.end_to_end and export.path == out / "fashion_linear" / "end_to_end" / "model.onnx"
-    np.testing.assert_allclose(export.predict(raw), want, atol=1e-6)
+    # The vectors hold Keras' outputs; fashion_linear's logits come from raw 0-255 pixels, large enough that
+    # float32 rounding in onnxruntime moves a probability by a few 1e-6.
+    np.testing.assert_allclose(export.predict(raw), want, atol=2e-5)
 
     manifest = read_manifest(out)  # an export of an earlier zoo: the manifest knows model.onnx alone
     files = manifest["entries"]["fashion_linear"]["files"]

@@ -274,7 +274,7 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
     """Export ``result``'s model into ``folder`` (with its ``mobile`` and ``int8`` copies when asked) and record
     the facts in its report.
 
-    Under a backend tf2onnx cannot convert, the report says the export was skipped. With
+    Without TensorFlow and tf2onnx installed, the report says the export was skipped. With
     ``keep_going`` a failed export is recorded as ``{"failed": reason}`` (failed copies as
     ``"device_copies": {"failed": reason}`` beside a valid float export); without, it raises.
     """
@@ -449,13 +449,11 @@ def export_saved_run(name: str, out: str | Path | None = None, data_dir: str | P
     All or nothing: the entry's folder is copied, the export and the updated report are written
     into the copy, and the copy replaces the folder only if everything succeeded.
     """
-    import keras
-
     from zoo.exports.convert import unavailable_reason
 
-    if unavailable_reason(name):
-        raise ExportError(f"cannot export under the {keras.backend.backend()} backend: tf2onnx needs "
-                          f"TensorFlow; run 'KERAS_BACKEND=tensorflow zoo export {name}'")
+    reason = unavailable_reason(name)
+    if reason:
+        raise ExportError(reason)
     out = Path(out) if out is not None else locations.runs_dir()
     with commit.writing(out):
         run = load_run(name, out, data_dir, registry)

@@ -120,6 +120,7 @@ def _headline(report: dict) -> str:
 
 
 def _seeds(report: dict) -> str:
+    """The spread of ``zoo run --seeds``: the metric's median (min–max) and which seeds."""
     seeds = report.get("seeds")
     if not seeds:
         return DASH
@@ -127,24 +128,30 @@ def _seeds(report: dict) -> str:
     numbers = seeds.get("seeds") or []
     which = f"seeds {numbers[0]}–{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1)) and \
         len(numbers) > 1 else "seeds " + ", ".join(str(s) for s in numbers)
-    rule = f"; {seeds['rule']}" if seeds.get("rule") else ""
-    return (f"median {_metric(metric, seeds.get('median'))} ({_metric(metric, seeds.get('min'))}–"
-            f"{_metric(metric, seeds.get('max'))}), {which}{rule}")
+    return (f"{_metric(metric, seeds.get('median'))} ({_metric(metric, seeds.get('min'))}–"
+            f"{_metric(metric, seeds.get('max'))}), {which}")
 
 
 def _time_to_target(report: dict) -> str:
+    """The reference run's time to target: its training seconds and steps, or why there are none."""
     ttt = report.get("time_to_target")
-    if not ttt:
+    if not ttt or ttt.get("reached") is None:
         return DASH
     target = f"{ttt.get('metric', '')} ≥ {_metric(ttt.get('metric', ''), ttt.get('target'))}"
     if not ttt.get("reached"):
         return f"{target}: not reached"
-    parts = []
-    if ttt.get("seconds") is not None:
-        parts.append(f"{ttt['seconds']:.1f} s")
-    if ttt.get("steps") is not None:
-        parts.append(f"{ttt['steps']:,} steps")
-    return f"{target}: {', '.join(parts)}" + (f" ({ttt['source']})" if ttt.get("source") else "")
+    return f"{target}: {ttt['seconds']:.1f} s, {ttt['steps']:,} steps"
+
+
+def _seeds_to_target(report: dict) -> str:
+    """The seeds' time to target: median (min–max) seconds, a seed that never got there counted slowest."""
+    times = (report.get("seeds") or {}).get("time_to_target")
+    if not times:
+        return DASH
+    if times.get("median") is None:
+        return f"not reached ({times['reached']} of {times['of']})"
+    worst = "not reached" if times.get("max") is None else f"{times['max']:.1f}"
+    return f"{times['median']:.1f} s ({times['min']:.1f}–{worst}), {times['reached']} of {times['of']} reached"
 
 
 def _where(found: Iterable[dict]) -> str:
@@ -165,18 +172,20 @@ def results_table(reference: Path = REFERENCE) -> str:
     dates = sorted({r["created"][:10] for r in found})
     lines = [f"From `reference/*/report.json` ({len(found)} entries; trained {', '.join(dates)}; "
              f"{_where(found)}).", "",
-             "| entry | metric | zoo, reference run | tutorial | seeds | time to target | seed | train samples/s "
-             "| steps per call |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| entry | metric | zoo, reference run | tutorial | seeds: median (min–max) | time to target, reference run "
+             "| time to target, seeds | seed | train samples/s | steps per call |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in found:
         training = r.get("training", {})
         rate = training.get("train_samples_per_sec")
         lines.append("| " + " | ".join([
             f"`{r['model']}`", r["measured"]["metric"], _headline(r),
             _metric(r["reference"]["metric"], r["reference"].get("value")), _cell(_seeds(r)),
-            _cell(_time_to_target(r)), str(training.get("seed", DASH)),
+            _cell(_time_to_target(r)), _cell(_seeds_to_target(r)), str(training.get("seed", DASH)),
             DASH if rate is None else f"{rate:,.0f}", str(training.get("steps_per_execution") or DASH),
         ]) + " |")
+    rules = sorted({r["seeds"]["rule"] for r in found if (r.get("seeds") or {}).get("rule")})
+    lines += ["", *(f"Seeds: {rule}." for rule in rules)] if rules else []
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,8 @@ say) hold it as tensors the function captures, and tf2onnx turns captured tensor
 variables into extra graph inputs; here they go back into the graph as constants, so an app
 feeds one input and gets the trained model's behaviour.
 
-Needs the TensorFlow backend (tf2onnx converts TensorFlow graphs).
+Needs the TensorFlow backend (tf2onnx converts TensorFlow graphs): a model trained under another
+backend is converted by ``convert_to_onnx`` in a TensorFlow child process (``zoo.exports.convert_child``).
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ class UnconvertibleModelError(ExportError):
 
 
 def unavailable_reason(name: str) -> str | None:
-    """Why this process cannot convert ``name`` (not the TensorFlow backend), or None."""
-    import keras
+    """Why ``name`` cannot be converted to ONNX here (TensorFlow or tf2onnx not installed), or None.
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    Under JAX or PyTorch the conversion runs in a TensorFlow child process
+    (``zoo.exports.convert_child``), so only their absence stops it.
+    """
+    import importlib.util
+
+    missing = [lib for lib in ("tensorflow", "tf2onnx") if importlib.util.find_spec(lib) is None]
+    if not missing:
         return None
-    return (f"ONNX export skipped: tf2onnx needs the TensorFlow backend and this run used {backend}; "
-            f"the saved model.keras exports with 'KERAS_BACKEND=tensorflow zoo export {name}'")
+    return (f"ONNX export skipped: converting to ONNX needs TensorFlow and tf2onnx ({' and '.join(missing)} not "
+            f"installed); 'pip install tensorflow tf2onnx', then 'zoo export {name}' exports the saved model.keras")
 
 
 def convert_to_onnx(model: keras.Model, input_name: str, output_name: str, input_shape: tuple[int, ...],

@@ -12,6 +12,9 @@ and writes, into a (staging) folder:
 - given the raw test split, ``end_to_end/model.onnx`` and its own ``test_data_set_0``: the same network
   taking raw samples and giving probabilities and class, or values (``zoo.exports.end_to_end``).
 
+The conversion runs under TensorFlow whatever backend trained the model (under JAX or PyTorch in a
+TensorFlow child process, ``zoo.exports.convert_child``); the facts' ``conversion`` says which.
+
 Nothing is written unless the export passes ``validate_onnx``: ``onnx.checker`` and onnxruntime
 against Keras on every test sample (``zoo.exports.compare``), and the end-to-end file its own validation.
 It returns the export's facts for the run's report; recording them (report, ``zoo.exports.manifest``) is
@@ -34,6 +37,7 @@ import numpy as np
 from zoo import environment, files
 from zoo.exports.compare import Comparison, compare_outputs
 from zoo.exports.convert import OPSET, convert_to_onnx
+from zoo.exports.convert_child import convert_in_tensorflow
 from zoo.exports.end_to_end import build_end_to_end, write_end_to_end
 from zoo.errors import ExportError
 from zoo.exports.manifest import ONNX_FILE, file_facts
@@ -179,7 +183,7 @@ def export_onnx(model: keras.Model, request: ExportRequest, folder: Path) -> dic
     spec = request.spec
     x = np.asarray(request.x_test, dtype=np.float32)
     input_name, output_name = tensor_names(spec, request.dataset, request.raw_shape)
-    proto = convert_to_onnx(model, input_name, output_name, tuple(x.shape[1:]))
+    proto, conversion = _convert(model, input_name, output_name, tuple(x.shape[1:]), spec)
     metadata = describe(request, input_name, output_name, token_range(model, request.raw_dtype))
     onnx.helper.set_model_props(proto, metadata.to_props())
     proto.doc_string = f"zoo {spec.name}: {spec.description}"
@@ -206,8 +210,24 @@ def export_onnx(model: keras.Model, request: ExportRequest, folder: Path) -> dic
         "test_data_set": {"folder": TEST_DATA_SET, "test_indices": indices,
                           "files": {str(p.relative_to(folder)): file_facts(p) for p in vectors}},
         **({"end_to_end": write_end_to_end(end_to_end, indices, folder)} if end_to_end else {}),
-        "exported_with": metadata.exported_with, "created": metadata.created,
+        "exported_with": metadata.exported_with, "conversion": conversion, "created": metadata.created,
     }
+
+
+def _convert(model: keras.Model, input_name: str, output_name: str, input_shape: tuple[int, ...],
+             spec: ModelSpec) -> tuple[onnx.ModelProto, dict[str, str]]:
+    """The model as ONNX, converted in this process under TensorFlow, else in a TensorFlow child process;
+    and, for the report, which backend trained it and where it was converted."""
+    backend = environment.backend()
+    if backend == "tensorflow":
+        proto = convert_to_onnx(model, input_name, output_name, input_shape)
+        where = "this process"
+    else:
+        # tf2onnx converts TensorFlow graphs only; validation below still compares with this backend's outputs.
+        proto = convert_in_tensorflow(model, input_name, output_name, input_shape, OPSET, spec.name,
+                                      spec.custom_objects is not None)
+        where = "a TensorFlow child process (zoo.exports.convert_child)"
+    return proto, {"trained_backend": backend, "converted_backend": "tensorflow", "converted_in": where}
 
 
 def write_test_vectors(folder: Path, x: np.ndarray, input_name: str, y: np.ndarray, output_name: str) -> list[Path]:
