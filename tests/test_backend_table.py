@@ -95,3 +95,18 @@ def test_leaderboard_shows_the_backend_tables(results, tmp_path):
 
     page = write_leaderboard(tmp_path / "runs", results).read_text()
     assert "<h2>Keras backends</h2>" in page and "<td>iris_mlp</td><td class=num>90,000</td>" in page
+
+
+def test_the_shipped_auto_table_is_what_the_committed_results_make():
+    """zoo/backend_table.json (what --backend auto chooses from) cannot drift from benchmarks/results."""
+    made = backends.table_text(backends.choice_table(backends.compare(backends.read_rates(REPO / "benchmarks" / "results"))))
+    shipped = REPO / "zoo" / "backend_table.json"
+    assert shipped.read_text(encoding="utf-8") == made, \
+        "regenerate it: python -m zoo.backends --table zoo/backend_table.json"
+
+
+def test_the_auto_table_orders_backends_by_training_speed(results):
+    table = backends.choice_table(backends.compare(backends.read_rates(results)))
+    assert table["devices"]["cpu"]["iris_mlp"]["order"] == ["jax", "tensorflow"]
+    assert table["devices"]["cpu"]["mnist_cnn"]["order"] == ["tensorflow", "jax"]
+    assert table["devices"]["gpu"] == {}  # one backend measured on the GPU: nothing to choose from

@@ -14,7 +14,8 @@ def test_entry_end_to_end_under_backend(backend, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"the {backend} Keras backend is not installed (pip install {backend})")
     env = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run([sys.executable, "-m", "zoo", "run", "iris_mlp", "fn_abs", "--epochs", "3",
+    # The export from any backend has a test of its own (test_any_backend_export.py).
+    result = subprocess.run([sys.executable, "-m", "zoo", "run", "iris_mlp", "fn_abs", "--epochs", "3", "--no-export",
                              "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "iris_mlp" / "report.json").read_text())
@@ -23,3 +24,153 @@ def test_entry_end_to_end_under_backend(backend, tmp_path):
     assert report["metrics"]["accuracy"] > 0.5 and len(report["history"]["loss"]) == 3
     assert json.loads((tmp_path / "fn_abs" / "report.json").read_text())["metrics"]["r2"] > 0.5
     assert (tmp_path / "iris_mlp" / "model.keras").stat().st_size > 0
+
+
+# --backend: the chooser (zoo.backend_choice) and `zoo run`'s grouping of entries by backend.
+
+TABLE = {"devices": {"cpu": {
+    "iris_mlp": {"order": ["jax", "tensorflow", "torch"], "machine": "Test CPU", "measured": "2026-11-26T00:00:00",
+                 "train_samples_per_sec": {"jax": 300.0, "tensorflow": 100.0, "torch": 10.0}},
+    "fn_square": {"order": ["tensorflow", "jax"], "machine": "Test CPU", "measured": "2026-11-26T00:00:00",
+                  "train_samples_per_sec": {"jax": 50.0, "tensorflow": 100.0}},
+    "mnist_cnn": {"order": ["torch", "tensorflow", "jax"], "machine": "Test CPU", "measured": "2026-11-26T00:00:00",
+                  "train_samples_per_sec": {"jax": 1.0, "tensorflow": 2.0, "torch": 3.0}}}, "gpu": {}}}
+EVERYTHING = {"tensorflow", "jax", "torch"}
+
+
+def choose(name, requested, env=None, device="cpu", have=EVERYTHING):
+    from zoo.backend_choice import choose as real
+
+    return real(name, requested, device, env=env or {}, table=TABLE, is_installed=lambda b: b in have)
+
+
+def test_auto_picks_the_fastest_measured_backend_per_entry_and_device():
+    choice = choose("iris_mlp", "auto")
+    assert (choice.backend, choice.requested) == ("jax", "auto")
+    assert choice.why.startswith("auto: JAX trains iris_mlp fastest on CPU") and "TensorFlow 100" in choice.why
+    assert choose("fn_square", "auto").backend == "tensorflow"
+    fallback = choose("iris_mlp", "auto", device="gpu")  # the GPU row is empty until GPU numbers exist
+    assert fallback.backend == "tensorflow" and "no GPU training benchmark" in fallback.why
+    assert choose("somebody_elses_entry", "auto").backend == "tensorflow"
+
+
+def test_auto_skips_a_backend_that_is_not_installed_and_says_so():
+    choice = choose("mnist_cnn", "auto", have={"tensorflow", "jax"})
+    assert choice.backend == "tensorflow"
+    assert "PyTorch (pip install torch) not installed" in choice.why and "\n" not in choice.why
+    assert choose("mnist_cnn", "auto", have=set()).backend == "tensorflow"
+
+
+def test_a_keras_backend_the_user_set_wins_over_auto_and_an_explicit_flag_over_both():
+    from zoo.errors import ZooError
+
+    choice = choose("iris_mlp", "auto", env={"KERAS_BACKEND": "torch"})
+    assert choice.backend == "torch" and "KERAS_BACKEND=torch" in choice.why
+    explicit = choose("iris_mlp", "tensorflow", env={"KERAS_BACKEND": "jax"})
+    assert explicit.backend == "tensorflow" and explicit.why == "--backend tensorflow (over KERAS_BACKEND=jax)"
+    with pytest.raises(ZooError, match="pip install torch"):
+        choose("iris_mlp", "torch", have={"tensorflow"})
+    default = choose("iris_mlp", None)
+    assert (default.backend, default.requested) == ("tensorflow", "default")
+
+
+def test_entries_are_grouped_by_backend_in_the_order_they_came():
+    from zoo.backend_choice import plan
+
+    groups = plan(["iris_mlp", "fn_square", "fn_abs", "mnist_cnn"], "auto", "cpu", env={}, table=TABLE,
+                  is_installed=lambda b: b != "torch")
+    assert [(backend, names) for backend, names, _ in groups] == [("jax", ["iris_mlp"]),
+                                                                 ("tensorflow", ["fn_square", "fn_abs", "mnist_cnn"])]
+
+
+def test_the_child_command_line_keeps_the_options_and_replaces_names_and_backend():
+    from zoo.child_run import child_argv
+    from zoo.cli import build_parser
+
+    def _child_argv(argv, names, backend):
+        return child_argv(build_parser(), argv, names, backend)
+
+    argv = ["--verbose", "run", "iris_*", "fn_square", "--epoch", "1", "--out=/o", "--backend", "auto", "--no-export"]
+    assert _child_argv(argv, ["iris_mlp"], "jax") == ["--verbose", "run", "--epoch", "1", "--out=/o", "--no-export",
+                                                      "iris_mlp", "--backend", "jax"]
+    assert _child_argv(["run", "--all", "--backend=auto", "--seed", "3"], ["a", "b"], "torch") == \
+        ["run", "--seed", "3", "a", "b", "--backend", "torch"]
+
+
+def test_the_command_fails_when_any_backend_group_failed(monkeypatch):
+    import zoo.backend_choice
+    import zoo.cli
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(zoo.backend_choice, "load_table", lambda: TABLE)
+    here = zoo.backend_choice.configured_backend()
+    ran = []
+    monkeypatch.setattr(zoo.cli, "_run_here", lambda args, names, choices: ran.append(("here", names)) or 0)
+    monkeypatch.setattr(zoo.cli, "_run_in_child", lambda args, b, names, choices: ran.append((b, names)) or 1)
+    assert zoo.cli.main(["run", "iris_mlp", "fn_square", "--backend", "auto"]) == 1
+    expected = {"jax": ["iris_mlp"], "tensorflow": ["fn_square"]}
+    assert sorted(ran) == sorted(("here" if b == here else b, names) for b, names in expected.items())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="the jax Keras backend is not installed")
+def test_auto_runs_each_entry_under_its_fastest_backend_and_reports_why(tmp_path, monkeypatch, capsys):
+    """One command, two backends: the entry JAX trains fastest runs in a JAX child, the other here."""
+    import zoo.backend_choice
+    from zoo.cli import main
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)  # a KERAS_BACKEND the user set would win over auto
+    monkeypatch.setattr(zoo.backend_choice, "load_table", lambda: TABLE)
+    code = main(["run", "fn_square", "iris_mlp", "--epochs", "1", "--backend", "auto", "--no-export", "--out",
+                 str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0, err[-3000:]
+    assert "zoo: note: iris_mlp: JAX: auto: JAX trains iris_mlp fastest on CPU" in err
+    iris = json.loads((tmp_path / "iris_mlp" / "report.json").read_text())
+    square = json.loads((tmp_path / "fn_square" / "report.json").read_text())
+    assert iris["environment"]["backend"] == "jax"
+    assert iris["environment"]["backend_choice"]["requested"] == "auto"
+    assert iris["environment"]["backend_choice"]["why"].startswith("auto: JAX trains iris_mlp fastest")
+    assert iris["onnx"] == {"skipped": "zoo run --no-export"}  # the option reached the child
+    assert square["environment"]["backend_choice"]["backend"] == square["environment"]["backend"]
+    assert square["environment"]["backend_choice"]["requested"] == "auto"
+
+
+def test_zoo_train_chooses_as_zoo_run_does_before_keras_is_imported(monkeypatch):
+    importlib.import_module("keras")  # this process's backend is then fixed
+
+    import zoo.backend_choice
+    from zoo.api import _backend_for
+    from zoo.errors import ZooError
+
+    monkeypatch.setenv("KERAS_BACKEND", "")  # unset for the chooser; restored after the test
+    monkeypatch.setattr(zoo.backend_choice, "load_table", lambda: TABLE)
+    here = zoo.backend_choice.configured_backend()
+    other = next(b for b in ("jax", "tensorflow") if b != here)
+    assert _backend_for("iris_mlp", None, "cpu") is None
+    assert _backend_for("iris_mlp", here, "cpu") == {"backend": here, "requested": here, "why": f"--backend {here}"}
+    with pytest.raises(ZooError, match="already imported"):
+        _backend_for("iris_mlp", other, "cpu")
+    if here == "tensorflow":  # auto wants JAX for iris_mlp: it keeps this process's backend and says why
+        kept = _backend_for("iris_mlp", "auto", "cpu")
+        assert kept["backend"] == "tensorflow" and "already imported" in kept["why"]
+    monkeypatch.delitem(sys.modules, "keras")  # as if nothing had imported Keras: the backend is set for it
+    assert _backend_for("iris_mlp", other, "cpu")["backend"] == other and os.environ["KERAS_BACKEND"] == other
+
+
+def test_zoo_bench_backend_reruns_the_whole_command_under_that_backend(monkeypatch):
+    import zoo.backend_choice
+    import zoo.cli
+
+    here = zoo.backend_choice.configured_backend()
+    other = next(b for b in ("jax", "tensorflow") if b != here)
+    if not zoo.backend_choice.installed(other):
+        pytest.skip(f"{other} is not installed")
+    calls = []
+    monkeypatch.setattr(zoo.cli, "_run_in_child", lambda args, b, names, choices: calls.append((b, names)) or 3)
+    assert zoo.cli.main(["bench", "iris_mlp", "--device", "cpu", "--backend", other]) == 3
+    assert calls == [(other, ["iris_mlp"])]
+    from zoo.child_run import child_argv
+
+    assert child_argv(zoo.cli.build_parser(), ["bench", "iris_*", "--seconds", "1", "--backend", other], ["iris_mlp"],
+                      other) == \
+        ["bench", "--seconds", "1", "iris_mlp", "--backend", other]

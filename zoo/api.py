@@ -123,7 +123,8 @@ def load_onnx(name: str, *, out: str | Path | None = None) -> OnnxExport:
 def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | None = None,
           epochs: int | None = None, batch_size: int | None = None, seed: int = 0, device: str = "auto",
           resume: bool = False, verbose: str | int = "auto", mobile: bool = False, int8: bool = False,
-          distribute: str = "none", scale_batch: bool = False, cpu_devices: int | None = None) -> Run | None:
+          distribute: str = "none", scale_batch: bool = False, cpu_devices: int | None = None,
+          backend: str | None = None) -> Run | None:
     """What ``zoo run NAME`` does: train, evaluate, export and report ``name``; returns the Run.
 
     Saved to ``out`` (default: the user's runs folder, ``zoo.locations.runs_dir()``). ``mobile`` and
@@ -134,6 +135,9 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     ``KERAS_DISTRIBUTION_*`` describe; then every worker calls this, and only the chief gets the Run,
     the others None); it must come before anything in the process has used TensorFlow or JAX.
     ``cpu_devices`` splits the CPU into that many logical devices, as ``ZOO_CPU_DEVICES`` does.
+    ``backend`` (``auto``, ``tensorflow``, ``jax``, ``torch``; None: Keras' own choice) as ``zoo run --backend``;
+    Keras fixes its backend when first imported, so another backend than this process's needs the call to
+    come before anything imports Keras (``auto`` then keeps this process's backend and says so in the report).
     """
     import warnings
 
@@ -142,7 +146,7 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
 
     options = RunOptions(epochs=epochs, batch_size=batch_size, seed=seed, device=device, data_dir=data_dir,
                          out=Path(out) if out is not None else None, verbose=verbose, resume=resume, mobile=mobile,
-                         int8=int8)
+                         int8=int8, backend_choice=_backend_for(name, backend, device))
     distribution = None
     if distribute != "none" or cpu_devices is not None:
         from zoo.distributed.engines import setup_distribution
@@ -155,6 +159,32 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
         warnings.warn(ZooWarning(f"{name}: trained and saved to {run.folder}, but its ONNX export failed: "
                                  f"{run.export_failed}"), stacklevel=2)
     return run
+
+
+def _backend_for(name: str, backend: str | None, device: str) -> dict[str, str] | None:
+    """``train``'s backend: chosen as ``zoo run --backend`` chooses, and set for Keras if it is not imported yet."""
+    if backend is None:
+        return None
+    import os
+    import sys
+
+    from zoo import backend_choice
+    from zoo.errors import ZooError
+
+    choice = backend_choice.choose(name, backend, backend_choice.device_kind(device))
+    here = backend_choice.configured_backend()
+    if choice.backend == here:
+        return choice.record()
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = choice.backend  # Keras reads it when it is first imported, in run_model
+        return choice.record()
+    label = backend_choice.LABELS.get
+    if backend == "auto":  # a choice of speed only: train under the backend this process already has
+        return backend_choice.Choice(here, "auto", f"{choice.why}; but Keras was already imported under "
+                                                   f"{label(here, here)} in this process, so {label(here, here)}").record()
+    raise ZooError(f"backend={backend!r}: Keras was already imported under {label(here, here)} in this process and "
+                   f"cannot switch; call zoo.train before anything imports Keras, or run 'zoo run {name} "
+                   f"--backend {backend}'")
 
 
 def load_run(name: str, *, out: str | Path | None = None, data_dir: str | Path | None = None) -> Run:

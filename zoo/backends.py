@@ -255,6 +255,36 @@ def html_tables(comparisons: list[Comparison]) -> str:
             + "\n".join(blocks))
 
 
+TABLE_SCHEMA = "zoo.backend_table/1"
+
+
+def choice_table(comparisons: list[Comparison]) -> dict:
+    """The table ``--backend auto`` chooses from (``zoo.backend_choice``), shipped as ``zoo/backend_table.json``:
+    per device and entry, the backends in order of measured training samples/s, fastest first.
+
+    Only entries measured under two or more backends on a device are in it; where several machines
+    measured one, the newest benchmark run's figures count.
+    """
+    devices: dict[str, dict[str, dict]] = {"cpu": {}, "gpu": {}}
+    for c in comparisons:
+        train = {b: r for (m, b), r in c.rates.items() if m == "train"}
+        row = devices.setdefault(c.device, {}).get(c.model)
+        if len(train) < 2 or (row and row["measured"] > c.created):
+            continue
+        devices[c.device][c.model] = {
+            "order": sorted(train, key=lambda b: (-train[b], b)),
+            "train_samples_per_sec": {b: round(r, 1) for b, r in sorted(train.items())},
+            "machine": c.device_name, "measured": c.created}
+    return {"schema": TABLE_SCHEMA, "measure": "training samples/s, steady state, the entry's batch size",
+            "made_by": "python -m zoo.backends --table zoo/backend_table.json (from benchmarks/results)",
+            "devices": {d: dict(sorted(rows.items())) for d, rows in sorted(devices.items())}}
+
+
+def table_text(table: dict) -> str:
+    """``choice_table``'s table as the shipped file's text (stable, so a regenerated file diffs cleanly)."""
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"
+
+
 def rewrite(text: str, table: str) -> str:
     """``text`` with the part between START and END replaced by ``table``; ValueError without the markers."""
     if START not in text or END not in text:
@@ -267,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.backends", description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=None, help="folder of pytest-benchmark JSON")
     parser.add_argument("--write", type=Path, help="rewrite the table between the markers in this file")
+    parser.add_argument("--table", type=Path, help="write the table --backend auto chooses from (zoo/backend_table.json)")
     args = parser.parse_args(argv)
+    if args.table is not None:
+        from zoo import files
+
+        files.write_text(args.table, table_text(choice_table(compare(read_rates(args.results)))))
+        return 0
     table = markdown(compare(read_rates(args.results)))
     speedups = speedup_markdown(read_speedups(args.results))
     table = f"{table}\n\n{speedups}" if speedups else table

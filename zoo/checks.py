@@ -162,8 +162,9 @@ def check_exports(entry: CheckedEntry) -> str:
     from zoo.exports.convert import unavailable_reason
     from zoo.exports.export import ExportRequest, export_onnx
 
-    if unavailable_reason(entry.name):
-        raise CheckSkipped(f"tf2onnx needs the TensorFlow backend; this run uses {keras.backend.backend()}")
+    reason = unavailable_reason(entry.name)
+    if reason:
+        raise CheckSkipped(reason)
     model, data, few, spec = entry.model(), entry.data(), entry.shared["few"], entry.spec
     expected = keras.ops.convert_to_numpy(model.predict(data.x_test, verbose=0))
     dataset = entry.registry.dataset(spec.dataset)

@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _names(p)
     p.add_argument("--device", choices=("cpu", "gpu", "all"), default="all")
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
+    p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                   help="Keras backend to measure (default: KERAS_BACKEND, else TensorFlow)")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
@@ -163,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive, metavar="N",
                    help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--backend", choices=("auto", "tensorflow", "jax", "torch"),
+                   help="Keras backend to train under: auto picks per entry and device the one measured fastest "
+                        "(TensorFlow where nothing was measured; a KERAS_BACKEND you set wins over auto). "
+                        "Default: KERAS_BACKEND, else TensorFlow")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
@@ -499,13 +505,47 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_run(args) -> int:
+    names = _chosen(args, "run")
+    if args.backend is None:  # as before --backend existed: whatever backend Keras picks in this process
+        return _run_here(args, names, {})
+    from zoo import backend_choice
+
+    # Keras' backend is fixed per process at import: entries for another backend run in a child `zoo run`.
+    here = backend_choice.configured_backend()
+    groups = backend_choice.plan(names, args.backend, backend_choice.device_kind(args.device))
+    if len(groups) > 1 and args.distribute != "none":  # a multi-worker run re-runs this very command line
+        raise ZooError(f"--backend {args.backend} puts these entries under {len(groups)} backends "
+                       f"({'; '.join(b + ': ' + ' '.join(g) for b, g, _ in groups)}); with --distribute run each "
+                       "backend's entries in a command of their own")
+    if args.backend == "auto":  # one line per entry, before any training, saying where it goes and why
+        for backend, _, choices in groups:
+            for name, choice in choices.items():
+                print(f"zoo: note: {name}: {backend_choice.LABELS.get(backend, backend)}: {choice.why}", file=sys.stderr)
+    code = 0
+    for backend, group, choices in groups:
+        if backend == here:
+            done = _run_here(args, group, {**choices, **backend_choice.inherited(group, backend)})
+        else:
+            done = _run_in_child(args, backend, group, choices)
+        code = code or done
+    return code
+
+
+def _run_in_child(args, backend: str, names: list[str], choices: dict) -> int:
+    """``zoo run``/``zoo bench`` of ``names`` under ``backend`` in a child process (zoo.child_run); its exit code."""
+    from zoo.child_run import run_in_child
+
+    return run_in_child(build_parser(), args.argv, backend, names, choices)
+
+
+def _run_here(args, names: list[str], choices: dict) -> int:
+    """Train ``names`` in this process (under its backend); ``choices``: each one's backend Choice, for its report."""
     from zoo import locations
     from zoo.web.leaderboard import write_leaderboard
     from zoo.report import format_metric
     from zoo.run import RunOptions, run_model
     from zoo.table import format_table
 
-    names = _chosen(args, "run")
     seeds = _seeds(args)
     distribution = _distribution(args, names)
     if isinstance(distribution, int):  # this process supervised a multi-worker run: its exit code
@@ -522,7 +562,9 @@ def cmd_run(args) -> int:
         print(f"== {name}: {get_spec(name).description}", flush=True)
         try:
             with _other_seeds(name, seeds, args) as others:
-                result = run_model(name, dataclasses.replace(options, other_seeds=others), distribution=distribution)
+                chosen = choices[name].record() if name in choices else None
+                result = run_model(name, dataclasses.replace(options, other_seeds=others, backend_choice=chosen),
+                                   distribution=distribution)
         except KeyboardInterrupt:
             print(f"zoo: {name} stopped; continue it with 'zoo run {name} --resume"
                   f"{'' if args.out is None else f' --out {args.out}'}'", file=sys.stderr)
@@ -786,11 +828,19 @@ def cmd_report(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    names = _chosen(args, "benchmark")
+    if args.backend is not None:  # before zoo.bench imports Keras, which fixes this process's backend
+        from zoo.backend_choice import choose, configured_backend
+
+        # A benchmark measures the backend asked for: the whole command re-runs in a child under it.
+        wanted = choose("", args.backend).backend
+        if wanted != configured_backend():
+            return _run_in_child(args, wanted, names, {})
     from zoo import bench, environment, files
     from zoo.table import format_table
 
     devices = bench.DEVICES if args.device == "all" else (args.device,)
-    results = bench.run_benchmarks(_chosen(args, "benchmark"), devices, seconds=args.seconds, data_dir=args.data_dir,
+    results = bench.run_benchmarks(names, devices, seconds=args.seconds, data_dir=args.data_dir,
                                    progress=lambda line: print(line, file=sys.stderr))
     headers, rows = bench.summary(results)
     print(format_table(headers, rows))

@@ -53,8 +53,15 @@ def _in_import(frame) -> bool:
 
 
 def _deliver_again(signum: int) -> None:
-    """Send ``signum`` to this process again a moment later, when it may land where it can be raised."""
-    threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
+    """Send ``signum`` to this process again a moment later, when it may land where it can be raised; not once
+    zoo's handler is gone (the command is over), and never holding up the interpreter's exit."""
+    def send() -> None:
+        if signal.getsignal(signum) is handle:
+            os.kill(os.getpid(), signum)
+
+    timer = threading.Timer(0.02, send)
+    timer.daemon = True
+    timer.start()
 
 
 def on_signal(stop: Callable[[], None] | None) -> None:

@@ -136,7 +136,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _per_class(report) + _per_target(report) + _history(report["history"])
     lines += _onnx(report.get("onnx"), report["model"])
     lines += ["", "## Provenance", "", "| | |", "|---|---|",
-              f"| device | {env['device']['kind']}: {env['device']['name']} |", f"| Keras backend | {env['backend']} |",
+              f"| device | {env['device']['kind']}: {env['device']['name']} |", _backend_row(env),
               *_distribution_row(report.get("distribution")),
               f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
               f"| zoo commit | {env['git_commit'] or 'not a git checkout'} |", f"| platform | {env['platform']} |",
@@ -203,6 +203,12 @@ def _rate(value: float | None) -> str:
 
 def _seconds(value: float | None) -> str:
     return "not reached" if value is None else f"{value:.1f}"
+
+
+def _backend_row(env: dict[str, Any]) -> str:
+    """The provenance row of the Keras backend, with why it was chosen where the report says."""
+    why = (env.get("backend_choice") or {}).get("why")
+    return f"| Keras backend | {env['backend']}{f' — {why}' if why else ''} |"
 
 
 def _distribution_row(record: dict[str, Any] | None) -> list[str]:
@@ -294,6 +300,10 @@ def _onnx(facts: dict[str, Any] | None, name: str) -> list[str]:
              f"scaled {check['max_scaled_diff']:.3g} (tolerance {check['tolerance']:g}){classes} |",
              f"| test vectors | `{facts['test_data_set']['folder']}/`: {len(facts['test_data_set']['test_indices'])} "
              f"test samples and Keras' outputs |"]
+    if "conversion" in facts:
+        c = facts["conversion"]
+        lines.append(f"| converted | under {c['converted_backend']} in {c['converted_in']}, from weights trained under "
+                     f"{c['trained_backend']} |")
     if "end_to_end" in facts:
         lines.append(_end_to_end_row(facts["end_to_end"]))
     if "mobile" in facts or "int8" in facts:

@@ -53,6 +53,8 @@ class RunOptions:
     int8: bool = False  # also an int8 copy, validated on the whole test split
     export: bool = True  # False: model and reports only, no ONNX export (``zoo run --no-export``)
     other_seeds: Any = None  # a zoo.seeds.SeedRuns: the spread over it and this run goes into the report
+    # Why this process's backend trains the entry (zoo.backend_choice.Choice.record()); None: no --backend asked.
+    backend_choice: dict[str, str] | None = None
 
     @property
     def out_dir(self) -> Path:
@@ -158,6 +160,7 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     report = build_report(spec, dataset, splits, trained, evaluation, plugin=plugin,
                           distribution=distribution_record(distribution, settings.batch_size, trained),
                           time_to_target=clock.record() if clock else not_timed(spec, untimed))
+    report["environment"]["backend_choice"] = backend_record(options.backend_choice)
     if options.other_seeds is not None:
         from zoo.seeds import summarize
 
@@ -237,6 +240,16 @@ def resume_folder(folder: Path, resume: bool) -> Path:
     return backup
 
 
+def backend_record(chosen: dict[str, str] | None) -> dict[str, str]:
+    """``environment.backend_choice``: the backend this process trains under, what was asked and why."""
+    from zoo.backend_choice import current
+
+    here = environment.backend()
+    if chosen and chosen.get("backend") == here:
+        return dict(chosen)
+    return current().record() | {"backend": here}
+
+
 def write_failure(folder: Path, spec: ModelSpec, error: TrainingError) -> Path:
     """Record a failed training run in ``folder/failed-run.json``, leaving any earlier run untouched."""
     result = getattr(error, "result", None)
@@ -294,6 +307,9 @@ def add_export(result: Run, folder: Path, *, keep_going: bool, mobile: bool = Fa
 
         result.report["onnx"] = {"failed": str(exc), "retry_can_help": not isinstance(exc, UnconvertibleModelError)}
         return {}
+    # The run's training backend, which a later `zoo export` under another backend must not overwrite.
+    trained = result.report.get("environment", {}).get("backend") or facts["conversion"]["keras_backend"]
+    facts["conversion"] = {"trained_backend": trained, **facts["conversion"]}
     result.report["onnx"] = facts
     copies = add_device_copies(result, folder, request, facts, mobile=mobile, int8=int8, keep_going=keep_going)
     end_to_end = facts.get("end_to_end", {})

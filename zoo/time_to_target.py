@@ -127,5 +127,5 @@ def measure(name: str, *, seed: int = 0, device: str = "cpu", data_dir: str | No
     train(spec, data, settings, device=device, verbose=0, callbacks=[clock])
     record = {k: v for k, v in clock.record().items() if k != "evaluations"}
     rate = record["steps"] * settings.batch_size / record["seconds"] if record["reached"] else None
-    return {"model": name, "device": device, "backend": environment.backend(), "seed": seed,
+    return {"model": name, "mode": "time_to_target", "device": device, "backend": environment.backend(), "seed": seed,
             "batch_size": settings.batch_size, **record, "samples_per_sec": rate}

@@ -13,7 +13,8 @@ and writes, into a (staging) folder:
   taking raw samples and giving probabilities and class, or values (``zoo.exports.end_to_end``).
 
 The conversion runs under TensorFlow whatever backend trained the model (under JAX or PyTorch in a
-TensorFlow child process, ``zoo.exports.convert_child``); the facts' ``conversion`` says which.
+TensorFlow child process, ``zoo.exports.convert_child``); the facts' ``conversion`` says where, and
+``keras_backend`` the backend whose outputs (``request.expected``) the export was validated against.
 
 Nothing is written unless the export passes ``validate_onnx``: ``onnx.checker`` and onnxruntime
 against Keras on every test sample (``zoo.exports.compare``), and the end-to-end file its own validation.
@@ -217,7 +218,7 @@ def export_onnx(model: keras.Model, request: ExportRequest, folder: Path) -> dic
 def _convert(model: keras.Model, input_name: str, output_name: str, input_shape: tuple[int, ...],
              spec: ModelSpec) -> tuple[onnx.ModelProto, dict[str, str]]:
     """The model as ONNX, converted in this process under TensorFlow, else in a TensorFlow child process;
-    and, for the report, which backend trained it and where it was converted."""
+    and, for the report, the backend whose outputs it is validated against and where it was converted."""
     backend = environment.backend()
     if backend == "tensorflow":
         proto = convert_to_onnx(model, input_name, output_name, input_shape)
@@ -227,7 +228,7 @@ def _convert(model: keras.Model, input_name: str, output_name: str, input_shape:
         proto = convert_in_tensorflow(model, input_name, output_name, input_shape, OPSET, spec.name,
                                       spec.custom_objects is not None)
         where = "a TensorFlow child process (zoo.exports.convert_child)"
-    return proto, {"trained_backend": backend, "converted_backend": "tensorflow", "converted_in": where}
+    return proto, {"keras_backend": backend, "converted_backend": "tensorflow", "converted_in": where}
 
 
 def write_test_vectors(folder: Path, x: np.ndarray, input_name: str, y: np.ndarray, output_name: str) -> list[Path]:

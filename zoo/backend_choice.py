@@ -1,0 +1,165 @@
+"""Which Keras backend trains an entry: ``--backend auto|tensorflow|jax|torch`` decided before Keras is imported.
+
+Keras fixes its backend per process when it is first imported, so the choice is made from
+``KERAS_BACKEND``, Keras' config file and the table zoo ships (``zoo/backend_table.json``, made by
+``zoo.backends.choice_table`` from the committed benchmark results: per device and entry, the
+backends in order of measured training speed). ``auto`` takes the fastest installed backend
+measured for the entry on the device, TensorFlow where nothing was measured; a ``KERAS_BACKEND``
+the user set wins over ``auto``; an explicit ``--backend`` wins over both.
+
+Reads JSON and the environment only: no TensorFlow, Keras or registry import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+REQUESTS = ("auto", *BACKENDS)
+FALLBACK = "tensorflow"
+LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+TABLE = Path(__file__).with_name("backend_table.json")
+# How a parent `zoo run` tells the child it started for one backend why each entry went there.
+CHOICE_ENV = "ZOO_BACKEND_CHOICE"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The backend an entry trains under, what the user asked for, and why (one line, for the report)."""
+
+    backend: str
+    requested: str  # auto, tensorflow, jax, torch, or "default" (no --backend: Keras' own choice)
+    why: str
+
+    def record(self) -> dict[str, str]:
+        """What ``report.json`` records under ``environment.backend_choice``."""
+        return asdict(self)
+
+
+def installed(backend: str) -> bool:
+    """Whether ``backend``'s library can be imported here (without importing it)."""
+    return importlib.util.find_spec(backend) is not None
+
+
+def load_table(path: Path = TABLE) -> dict[str, Any]:
+    """The shipped table: ``{"devices": {"cpu": {entry: {"order": [...], ...}}, "gpu": {...}}}``; empty if unreadable."""
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"devices": {}}
+    return table if isinstance(table, dict) and isinstance(table.get("devices"), dict) else {"devices": {}}
+
+
+def configured_backend(env: Mapping[str, str] | None = None) -> str:
+    """The backend Keras will use (or uses) in this process: the imported Keras' own, else ``KERAS_BACKEND``,
+    else Keras' config file (``$KERAS_HOME/keras.json``, ``~/.keras/keras.json``), else TensorFlow."""
+    env = os.environ if env is None else env
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
+    if env.get("KERAS_BACKEND"):
+        return env["KERAS_BACKEND"]
+    home = Path(env.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        backend = json.loads((home / "keras.json").read_text(encoding="utf-8")).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    return backend if isinstance(backend, str) and backend else FALLBACK
+
+
+def device_kind(requested: str = "auto") -> str:
+    """``cpu`` or ``gpu``: the table's row for ``zoo run --device``; auto is gpu where an NVIDIA driver shows a GPU."""
+    if requested in ("cpu", "gpu"):
+        return requested
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return "gpu" if gpus.is_dir() and any(gpus.iterdir()) else "cpu"
+
+
+def choose(entry: str, requested: str | None, device: str = "cpu", *, env: Mapping[str, str] | None = None,
+           table: dict[str, Any] | None = None, is_installed: Callable[[str], bool] = installed) -> Choice:
+    """The backend ``entry`` trains under for ``--backend requested`` (None: no --backend given) on ``device``.
+
+    Raises ZooError when an explicitly requested backend is not installed.
+    """
+    env = os.environ if env is None else env
+    set_by_user = env.get("KERAS_BACKEND") or None
+    if requested is None:
+        backend = configured_backend(env)
+        why = (f"KERAS_BACKEND={set_by_user} in the environment" if set_by_user else
+               "the default backend (TensorFlow); --backend auto picks the fastest measured" if backend == FALLBACK
+               else "Keras' config file (keras.json)")
+        return Choice(backend, "default", why)
+    if requested in BACKENDS:
+        if not is_installed(requested):
+            raise ZooError(f"--backend {requested}: {LABELS[requested]} is not installed; 'pip install {requested}'")
+        over = f" (over KERAS_BACKEND={set_by_user})" if set_by_user and set_by_user != requested else ""
+        return Choice(requested, requested, f"--backend {requested}{over}")
+    if requested != "auto":
+        raise ZooError(f"--backend {requested}: choose one of {', '.join(REQUESTS)}")
+    if set_by_user:
+        return Choice(set_by_user, "auto", f"KERAS_BACKEND={set_by_user} set in the environment wins over auto")
+    return _fastest(entry, device, table if table is not None else load_table(), is_installed)
+
+
+def _fastest(entry: str, device: str, table: dict[str, Any], is_installed: Callable[[str], bool]) -> Choice:
+    row = (table.get("devices", {}).get(device) or {}).get(entry)
+    if not row or not row.get("order"):
+        return Choice(FALLBACK, "auto", f"auto: {entry} has no {device.upper()} training benchmark under two or more "
+                                        f"backends; {LABELS[FALLBACK]} by default")
+    order = [b for b in row["order"] if b in BACKENDS]
+    missing = [b for b in order if not is_installed(b)]
+    usable = [b for b in order if b not in missing]
+    best = usable[0] if usable else FALLBACK
+    rates = row.get("train_samples_per_sec", {})
+    measured = ", ".join(f"{LABELS[b]} {rates[b]:,.0f}" for b in order if b in rates)
+    where = f"{row.get('machine', '?')}, {str(row.get('measured', '?'))[:10]}"
+    if best == order[0]:
+        why = f"auto: {LABELS[best]} trains {entry} fastest on {device.upper()} (samples/s: {measured}; {where})"
+    else:
+        ahead = order[:order.index(best)] if best in order else order
+        skipped = ", ".join(f"{LABELS[b]} (pip install {b})" for b in ahead)
+        why = (f"auto: faster {skipped} not installed, so {LABELS[best]} trains {entry} on {device.upper()} "
+               f"(samples/s: {measured}; {where})")
+    return Choice(best, "auto", why)
+
+
+def plan(names: Iterable[str], requested: str | None, device: str = "cpu", **kwargs: Any
+         ) -> list[tuple[str, list[str], dict[str, Choice]]]:
+    """The entries grouped by the backend each trains under, groups in the order their first entry came:
+    [(backend, names, {name: Choice})]."""
+    groups: dict[str, tuple[list[str], dict[str, Choice]]] = {}
+    for name in names:
+        choice = choose(name, requested, device, **kwargs)
+        group = groups.setdefault(choice.backend, ([], {}))
+        group[0].append(name)
+        group[1][name] = choice
+    return [(backend, group[0], group[1]) for backend, group in groups.items()]
+
+
+def inherited(names: Iterable[str], backend: str, env: Mapping[str, str] | None = None) -> dict[str, Choice]:
+    """The choices a parent ``zoo run`` handed this child in ``ZOO_BACKEND_CHOICE``, for entries under ``backend``."""
+    env = os.environ if env is None else env
+    try:
+        handed = json.loads(env.get(CHOICE_ENV) or "{}")
+    except ValueError:
+        return {}
+    found = {}
+    for name in names:
+        record = handed.get(name) if isinstance(handed, dict) else None
+        if isinstance(record, dict) and record.get("backend") == backend:
+            found[name] = Choice(backend, str(record.get("requested")), str(record.get("why")))
+    return found
+
+
+def current(env: Mapping[str, str] | None = None) -> Choice:
+    """The record for a run that asked for no backend (``zoo.train``, ``zoo run`` without --backend)."""
+    return choose("", None, env=env)
