@@ -141,3 +141,15 @@ def test_zoo_bench_prints_the_table(tmp_path, capsys, monkeypatch):
     assert {("train", 32), ("infer_keras", 1), ("infer_keras", 256), ("infer_mobile", 1), ("overhead", 32)} <= modes
     assert "int8/float b256" in stdout and "fn_abs-infer_int8-cpu-b1: skipped: no int8 copy" in stderr
     assert all(r.get("samples_per_sec", 1) > 0 for r in results)
+
+
+def test_zoo_bench_mode_picks_the_cases(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "LIGHT_TRAIN_STEPS", bench.WARM_STEPS + 2)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "fn_abs", "--device", "cpu", "--seconds", "0.05", "--mode", "infer_keras", "--json",
+                 str(out)]) == 0
+    assert {(r["mode"], r["batch_size"]) for r in json.loads(out.read_text())["results"]} == \
+        {("infer_keras", 1), ("infer_keras", 256)}
+    capsys.readouterr()
+    assert main(["bench", "fn_abs", "--mode", "inference"]) == 1
+    assert "--mode inference: not a benchmark mode; choose from train, infer_keras" in capsys.readouterr().err

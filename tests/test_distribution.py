@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,7 +173,6 @@ def test_lost_worker_errors_become_one_line():
 
 CHILD = """
 import os, signal, sys, time
-from pathlib import Path
 mode, flag = sys.argv[1], Path(sys.argv[2])
 assert os.environ["{env}"] == "1"
 if mode == "exit":

@@ -84,12 +84,14 @@ def test_each_predicts_through_zoo_predict(runs):
 
 def test_each_benchmarks(runs):
     site, cwd, _ = runs
-    bench = zoo(site, cwd, "bench", *TRAINED, "--device", "cpu", "--seconds", "0.2", "--json", "bench.json")
+    bench = zoo(site, cwd, "bench", *TRAINED, "--device", "cpu", "--seconds", "0.2", "--mode", "train", "--mode",
+                "infer_onnx", "--json", "bench.json")
     assert bench.returncode == 0, bench.stderr[-3000:]
     results = json.loads((cwd / "bench.json").read_text())["results"]
     timed = {(r["model"], r["mode"]) for r in results if r.get("samples_per_sec")}
     for name in TRAINED:
         assert (name, "train") in timed and (name, "infer_onnx") in timed, (name, sorted(timed))
+    assert {r["mode"] for r in results} == {"train", "infer_onnx"}  # --mode: those cases alone
 
 
 @needs_browser

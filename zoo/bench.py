@@ -490,14 +490,19 @@ def matmul_peak_gflops(kind: str, n: int | None = None, repeats: int = 5, trials
     return best
 
 
+BENCH_MODES = (*CASE_MODES, "overhead")  # what `zoo bench --mode` picks from
+
+
 def run_benchmarks(models: Sequence[str], devices: Sequence[str] = DEVICES, *,
                    seconds: float = 2.0, data_dir: str | Path | None = None,
-                   progress: Callable[[str], None] = print) -> list[dict]:
-    """Every case of ``models`` on ``devices`` plus the training-overhead comparison, timed with ``measure``
-    (what ``zoo bench`` runs); skipped cases are reported through ``progress`` with their reason."""
+                   progress: Callable[[str], None] = print, modes: Sequence[str] = BENCH_MODES) -> list[dict]:
+    """Every case of ``models`` on ``devices`` in ``modes`` (``BENCH_MODES``: the cases' modes and the
+    training-overhead comparison), timed with ``measure`` (what ``zoo bench`` runs); skipped cases are reported
+    through ``progress`` with their reason."""
     results, skipped = [], set()
     peaks = {}
-    for case in cases(models, devices) + [Case(m, "overhead", d) for m in models for d in devices]:
+    overhead = [Case(m, "overhead", d) for m in models for d in devices] if "overhead" in modes else []
+    for case in cases(models, devices, modes) + overhead:
         try:
             if case.device not in peaks:
                 peaks[case.device] = matmul_peak_gflops(case.device)

@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     _names(p)
     p.add_argument("--device", choices=("cpu", "gpu", "all"), default="all")
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
+    p.add_argument("--mode", action="append", metavar="MODE",
+                   help="only these cases, repeatable: train, infer_keras, infer_onnx, infer_int8, infer_mobile, "
+                        "overhead (zoo vs plain Keras) (default: all)")
     p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
                    help="Keras backend to measure (default: KERAS_BACKEND, else TensorFlow)")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
@@ -840,7 +843,11 @@ def cmd_bench(args) -> int:
     from zoo.table import format_table
 
     devices = bench.DEVICES if args.device == "all" else (args.device,)
+    unknown = sorted(set(args.mode or ()) - set(bench.BENCH_MODES))
+    if unknown:
+        raise ZooError(f"--mode {unknown[0]}: not a benchmark mode; choose from {', '.join(bench.BENCH_MODES)}")
     results = bench.run_benchmarks(names, devices, seconds=args.seconds, data_dir=args.data_dir,
+                                   modes=tuple(args.mode or bench.BENCH_MODES),
                                    progress=lambda line: print(line, file=sys.stderr))
     headers, rows = bench.summary(results)
     print(format_table(headers, rows))
