@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,6 +174,7 @@ def test_lost_worker_errors_become_one_line():
 
 CHILD = """
 import os, signal, sys, time
+from pathlib import Path
 mode, flag = sys.argv[1], Path(sys.argv[2])
 assert os.environ["{env}"] == "1"
 if mode == "exit":
@@ -207,14 +209,20 @@ def test_supervisor_says_in_one_line_why_a_signal_ended_the_worker(child, capsys
 
 
 def test_supervisor_forwards_sigterm_once_to_its_own_process_group(child, tmp_path):
+    done = threading.Event()
+
     def terminate_when_ready():
         deadline = time.monotonic() + 60
-        while not (tmp_path / "ready").exists() and time.monotonic() < deadline:
+        while not (tmp_path / "ready").exists() and time.monotonic() < deadline and not done.is_set():
             time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)  # to the supervisor (this process), not to the child
+        if not done.is_set():  # a supervisor that already returned must not leave a SIGTERM for the test runner
+            os.kill(os.getpid(), signal.SIGTERM)  # to the supervisor (this process), not to the child
 
     threading.Thread(target=terminate_when_ready, daemon=True).start()
-    assert supervise(child("wait"), Cluster("TF_CONFIG", 2, 0), "iris_mlp") == 7
+    try:
+        assert supervise(child("wait"), Cluster("TF_CONFIG", 2, 0), "iris_mlp") == 7
+    finally:
+        done.set()
     assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
 
 
