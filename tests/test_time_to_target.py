@@ -37,8 +37,7 @@ def spec(target: float | None, epochs: int = 6, steps_per_epoch: int | None = No
 def timed_training(model_spec, steps_per_execution=None):
     data = prepare(model_spec, tiny_dataset(), load_dataset(tiny_dataset()))
     settings = dataclasses.replace(TrainSettings.of(model_spec, seed=3), steps_per_execution=steps_per_execution)
-    steps = model_spec.fit.steps_per_epoch or 4  # 30 rows in batches of 8
-    clock = target_clock(model_spec, data, steps, settings.epochs)
+    clock = target_clock(model_spec, data, settings)  # 30 rows in batches of 8: 4 steps an epoch
     result = train(model_spec, data, settings, device="cpu", verbose=0, callbacks=[clock] if clock else None)
     return result, clock
 

@@ -624,14 +624,13 @@ def _reached(record: dict | None) -> str:
 
 def _spread(record: dict | None) -> str:
     """The seeds column: the metric's median (min–max) and how many seeds reached the target."""
-    from zoo.report import format_metric
+    from zoo.report import format_metric, format_spread
 
     if not record or record["median"] is None:
         return "—"
     metric, times = record["metric"], record.get("time_to_target")
     reached = f"; {times['reached']}/{times['of']} reached target" if times else ""
-    return (f"{format_metric(metric, record['median'])} ({format_metric(metric, record['min'])}–"
-            f"{format_metric(metric, record['max'])}){reached}")
+    return format_spread(record, lambda v: format_metric(metric, v)) + reached
 
 
 def _seeds(args) -> tuple[int, ...]:
@@ -789,7 +788,6 @@ def cmd_new(args) -> int:
 
 def cmd_reference(args) -> int:
     from zoo.reference import build_reference
-
     from zoo.seeds import parse_seeds
 
     seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)

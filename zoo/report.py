@@ -6,6 +6,7 @@ import json
 import platform
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from zoo import environment, files
@@ -188,9 +189,9 @@ def _seeds(record: dict[str, Any] | None) -> list[str]:
         seconds = (times.get("values") or {}).get(seed)
         lines.append(f"| {seed} | {format_metric(metric, record['values'].get(seed))} | "
                      f"{'—' if seconds is None else f'{seconds:.1f}'} | {_rate(rates.get(seed))} |")
-    spread = lambda r, f: f"{f(r['median'])} ({f(r['min'])}–{f(r['max'])})"  # noqa: E731
-    lines.append(f"| **median (min–max)** | {spread(record, lambda v: format_metric(metric, v))} | "
-                 f"{spread(times, _seconds) if times else '—'} | {spread(record['train_samples_per_sec'], _rate)} |")
+    lines.append(f"| **median (min–max)** | {format_spread(record, lambda v: format_metric(metric, v))} | "
+                 f"{format_spread(times, format_seconds) if times else '—'} | "
+                 f"{format_spread(record['train_samples_per_sec'], _rate)} |")
     if times:
         lines += ["", f"{times['reached']} of {times['of']} seeds reached the target; one that did not counts as "
                   "slower than any that did."]
@@ -201,8 +202,14 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-def _seconds(value: float | None) -> str:
+def format_seconds(value: float | None) -> str:
+    """A time to target in seconds, or "not reached" (None)."""
     return "not reached" if value is None else f"{value:.1f}"
+
+
+def format_spread(record: dict[str, Any], shown: Callable[[float | None], str]) -> str:
+    """``median (min–max)`` of a spread over seeds (``zoo.seeds.summarize``), each number as ``shown`` writes it."""
+    return f"{shown(record['median'])} ({shown(record['min'])}–{shown(record['max'])})"
 
 
 def _backend_row(env: dict[str, Any]) -> str:

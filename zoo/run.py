@@ -28,7 +28,7 @@ from zoo.prepare import Prepared, prepare
 from zoo.registry import Registry
 from zoo.report import build_report, read_report, write_report
 from zoo.specs import DatasetSpec, ModelSpec, Splits
-from zoo.time_to_target import TargetClock, not_timed, steps_per_epoch_of, target_clock
+from zoo.time_to_target import TargetClock, not_timed, target_clock
 from zoo.training import TrainResult, TrainSettings, train
 
 if TYPE_CHECKING:
@@ -203,8 +203,7 @@ def _target_clock(spec: ModelSpec, data: Prepared, settings: TrainSettings, opti
         return None, "a resumed run: its first epochs ran in another process"
     if distribution is not None and distribution.engine is not None:
         return None, "a data-parallel run: scoring mid-training would have to run on every worker"
-    steps = steps_per_epoch_of(data.n_train, settings.batch_size, settings.steps_per_epoch)
-    return target_clock(spec, data, steps, settings.epochs), ""
+    return target_clock(spec, data, settings), ""
 
 
 def distribution_record(distribution: Distribution | None, batch_size: int, trained: TrainResult) -> dict[str, Any]:

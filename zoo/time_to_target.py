@@ -16,8 +16,10 @@ from typing import Any
 import keras
 
 from zoo.evaluate import headline, predict
+from zoo.execution import batches_per_epoch
 from zoo.prepare import Prepared
 from zoo.specs import ModelSpec, QualityTarget
+from zoo.training import TrainSettings
 
 EVALUATIONS = 10  # held-out scorings per run, evenly spaced in training steps
 
@@ -84,12 +86,14 @@ class TargetClock(keras.callbacks.Callback):
                 "evaluations": [{"step": s, "seconds": t, "value": v} for s, t, v in self.evaluations]}
 
 
-def target_clock(spec: ModelSpec, data: Prepared, steps_per_epoch: int, epochs: int) -> TargetClock | None:
-    """The clock for ``spec``'s run, or None when the entry has no quality target (``ModelSpec.time_target``)."""
+def target_clock(spec: ModelSpec, data: Prepared, settings: TrainSettings) -> TargetClock | None:
+    """The clock for ``spec``'s run as ``settings`` train it, or None when the entry has no quality target
+    (``ModelSpec.time_target``)."""
     target = spec.time_target
     if target is None:
         return None
-    return TargetClock(spec, target, data, steps_per_epoch, steps_per_epoch * epochs)
+    steps = batches_per_epoch(data.n_train, settings.batch_size, settings.steps_per_epoch)
+    return TargetClock(spec, target, data, steps, steps * settings.epochs)
 
 
 def not_timed(spec: ModelSpec, why: str) -> dict[str, Any]:
@@ -97,12 +101,6 @@ def not_timed(spec: ModelSpec, why: str) -> dict[str, Any]:
     target = spec.time_target
     return {"metric": target.metric if target else None, "target": target.value if target else None,
             "reached": None, "not_timed": why}
-
-
-def steps_per_epoch_of(n_train: int, batch_size: int, steps_per_epoch: int | None) -> int:
-    """Training steps in one epoch of ``n_train`` samples (Keras keeps a last, smaller batch)."""
-    return steps_per_epoch or max(1, math.ceil(n_train / batch_size))
-
 
 
 def measure(name: str, *, seed: int = 0, device: str = "cpu", data_dir: str | None = None) -> dict[str, Any]:
@@ -113,15 +111,14 @@ def measure(name: str, *, seed: int = 0, device: str = "cpu", data_dir: str | No
     from zoo.datasets import load_dataset
     from zoo.plugins import load_registry
     from zoo.prepare import prepare
-    from zoo.training import TrainSettings, train
+    from zoo.training import train
 
     registry = load_registry()
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
     data = prepare(spec, dataset, load_dataset(dataset, data_dir))
     settings = TrainSettings.of(spec, seed=seed)
-    steps = steps_per_epoch_of(data.n_train, settings.batch_size, settings.steps_per_epoch)
-    clock = target_clock(spec, data, steps, settings.epochs)
+    clock = target_clock(spec, data, settings)
     if clock is None:
         raise ValueError(f"{name} has no quality target (ModelSpec.quality_target) and its tutorial reports no accuracy")
     train(spec, data, settings, device=device, verbose=0, callbacks=[clock])

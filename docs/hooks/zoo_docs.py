@@ -121,6 +121,8 @@ def _headline(report: dict) -> str:
 
 def _seeds(report: dict) -> str:
     """The spread of ``zoo run --seeds``: the metric's median (min–max) and which seeds."""
+    from zoo.report import format_spread
+
     seeds = report.get("seeds")
     if not seeds:
         return DASH
@@ -128,8 +130,7 @@ def _seeds(report: dict) -> str:
     numbers = seeds.get("seeds") or []
     which = f"seeds {numbers[0]}–{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1)) and \
         len(numbers) > 1 else "seeds " + ", ".join(str(s) for s in numbers)
-    return (f"{_metric(metric, seeds.get('median'))} ({_metric(metric, seeds.get('min'))}–"
-            f"{_metric(metric, seeds.get('max'))}), {which}")
+    return f"{format_spread(seeds, lambda v: _metric(metric, v))}, {which}"
 
 
 def _time_to_target(report: dict) -> str:

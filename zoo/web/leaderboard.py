@@ -26,7 +26,7 @@ from zoo.errors import ZooWarning
 from zoo.web import history_charts, history_data, webpage
 from zoo.web.history_charts import Chart
 from zoo.web.history_data import run_date
-from zoo.report import format_metric, read_report
+from zoo.report import format_metric, format_seconds, format_spread, read_report
 
 INDEX = "index.html"
 DEFAULT_BENCHMARKS = Path("benchmarks/results")
@@ -338,8 +338,7 @@ def _seeds_cell(seeds: dict[str, Any] | None) -> str:
     if not seeds or _number(seeds.get("median")) is None:
         return _numeric(None, MISSING)
     metric = seeds["metric"]
-    shown = (f"{format_metric(metric, seeds['median'])} ({format_metric(metric, seeds['min'])}–"
-             f"{format_metric(metric, seeds['max'])})")
+    shown = format_spread(seeds, lambda v: format_metric(metric, v))
     return _numeric(seeds["median"], shown, f"{len(seeds['seeds'])} seeds")
 
 
@@ -350,9 +349,7 @@ def _target_cell(record: dict[str, Any] | None, seeds: dict[str, Any] | None) ->
     if times:
         if times["median"] is None:
             return _numeric(None, f"not reached ({times['reached']}/{times['of']})")
-        worst = "not reached" if times["max"] is None else f"{times['max']:.1f}"
-        return _numeric(times["median"], f"{times['median']:.1f} ({times['min']:.1f}–{worst})",
-                        f"{times['reached']}/{times['of']} reached")
+        return _numeric(times["median"], format_spread(times, format_seconds), f"{times['reached']}/{times['of']} reached")
     if not record or record.get("reached") is None:
         return _numeric(None, MISSING)
     if not record["reached"]:
