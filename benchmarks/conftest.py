@@ -17,6 +17,7 @@ RESULTS: list[dict] = []
 TIME_TO_TARGET: list[dict] = []  # zoo.time_to_target.measure records, from test_time_to_target
 STARTUP: list[dict] = []  # {"command", "seconds"}: the quick commands' start-up, from test_startup
 SCALING: list[dict] = []  # data-parallel scaling records (zoo.distributed.scaling), from test_scaling
+PEERS: list[dict] = []  # zoo against plain PyTorch and plain Keras scripts (benchmarks.peers.compare), from test_peers
 
 
 def pytest_addoption(parser):
@@ -24,6 +25,8 @@ def pytest_addoption(parser):
     group.addoption("--zoo-models", default="*", help="fnmatch pattern of the entries to benchmark (default: all)")
     group.addoption("--zoo-devices", default="cpu,gpu", help="devices to benchmark (default: cpu,gpu)")
     group.addoption("--zoo-seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
+    group.addoption("--zoo-backend", default="auto", choices=("auto", "tensorflow", "jax", "torch"),
+                    help="backend of zoo's side in the plain-script comparison (default: auto, zoo run's default)")
 
 
 def _models(config) -> list[str]:
@@ -103,6 +106,11 @@ def pytest_terminal_summary(terminalreporter):
               f"no (best {r['best']:.4g})", *((f"{r['seconds']:.1f}", f"{r['steps']:,}", f"{r['epochs']:.2f}",
                                                 f"{r['samples_per_sec']:,.0f}") if r["reached"] else ("—",) * 4)]
              for r in TIME_TO_TARGET]))
+    if PEERS:
+        from zoo import peer_table
+
+        terminalreporter.section("zoo against plain scripts (training samples/s, steady state; peak resident memory)")
+        terminalreporter.write_line(format_table(*peer_table.summary(PEERS)))
     if not RESULTS:
         return
     headers, rows = bench.summary(RESULTS)

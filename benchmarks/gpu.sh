@@ -45,6 +45,7 @@ NAME="jax-$MACHINE-$(date -u +%Y%m%d)"
 # The suite runs from a copy outside the checkout, so that `import zoo` finds the installed package, not ./zoo.
 mkdir -p "$WORK/run/benchmarks"
 cp "$REPO"/benchmarks/*.py "$WORK/run/benchmarks/"
+cp -r "$REPO"/benchmarks/peers "$WORK/run/benchmarks/"  # the plain-script peers (test_peers.py), PyTorch's included
 cd "$WORK/run"
 "$PYTHON" -c 'import jax, keras, zoo; print(f"gpu.sh: zoo from {zoo.__file__}, keras {keras.__version__}, jax {jax.__version__} {jax.devices()}")'
 status=0

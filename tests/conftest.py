@@ -8,6 +8,17 @@ from pathlib import Path
 import pytest
 
 from idxfiles import write_mnist_folder
+from zoo.backend_choice import configured_backend
+
+# The suite tests one Keras backend per run, as tox's bench-BACKEND envs measure one. zoo run's default,
+# --backend auto, would send the entries JAX trains fastest to JAX children: other numbers and a slower
+# suite. A KERAS_BACKEND the user set wins over auto, so pinning it to the backend Keras would use here
+# keeps every zoo run a test starts, in this process or in a child, under this process's backend. It must
+# come before anything imports Keras: this is the first conftest pytest loads (zoo's pytest plugin,
+# zoo.testing, imports no Keras), pytest-xdist workers inherit it and load this file too, and where Keras
+# was imported earlier configured_backend() is the backend it has. Tests of auto itself unset it
+# (monkeypatch.delenv), and a KERAS_BACKEND given to pytest picks the backend under test.
+os.environ.setdefault("KERAS_BACKEND", configured_backend())
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent

@@ -132,3 +132,148 @@ def test_without_tensorflow_the_export_is_skipped_with_what_to_install(monkeypat
     assert "zoo export iris_mlp" in reason
     monkeypatch.setattr(importlib.util, "find_spec", found)
     assert unavailable_reason("iris_mlp") is None
+
+
+# --- the conversion child started before training (zoo.exports.convert_child.prestart_converter) ---
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads process states from /proc")
+
+
+@pytest.fixture
+def converter():
+    """zoo.exports.convert_child, with no waiting child left behind by the test."""
+    import zoo.exports.convert_child as convert_child
+
+    yield convert_child
+    convert_child.close_converter()
+
+
+def _tiny_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+def test_a_prestarted_child_converts_exactly_as_a_child_started_for_the_conversion(converter, monkeypatch):
+    from zoo.exports.convert import OPSET
+
+    model = _tiny_model()
+    cold = converter.convert_in_tensorflow(model, "features", "probabilities", (4,), OPSET)
+    converter.prestart_converter()
+    waiting = converter._state["waiting"]
+    converter.prestart_converter()  # idempotent: still the one child
+    assert converter._state["waiting"] is waiting and waiting.process.poll() is None
+    real, started = converter._start_child, []
+    monkeypatch.setattr(converter, "_start_child", lambda: started.append(1) or real())
+    warm = converter.convert_in_tensorflow(model, "features", "probabilities", (4,), OPSET)
+    assert started == [] and converter._state["waiting"] is None  # the waiting child converted, and is used up
+    assert waiting.process.poll() == 0
+    assert warm.SerializeToString() == cold.SerializeToString()
+    x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    session = ort.InferenceSession(warm.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"features": x})[0], keras_outputs(model, x), atol=1e-5)
+
+
+def keras_outputs(model, x):
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def test_a_prestarted_child_that_runs_too_long_is_stopped_with_one_line(converter, monkeypatch):
+    from zoo.errors import ExportError
+
+    converter.prestart_converter()
+    waiting = converter._state["waiting"]
+    monkeypatch.setattr(converter, "TIMEOUT_S", 0.01)  # it is still importing TensorFlow
+    with pytest.raises(ExportError, match=r"took over 0.01 s and was stopped; nothing was written$"):
+        converter.convert_in_tensorflow(_tiny_model(), "features", "probabilities", (4,), 15)
+    assert waiting.process.poll() is not None and converter._state["waiting"] is None
+
+
+def test_a_prestarted_child_left_unused_by_a_failing_run_is_stopped(converter):
+    with pytest.raises(RuntimeError), converter.converter_prestarted(True):
+        waiting = converter._state["waiting"]
+        raise RuntimeError("training failed")
+    assert waiting.process.poll() is not None and converter._state["waiting"] is None
+    with converter.converter_prestarted(False):
+        assert converter._state["waiting"] is None
+
+
+# Prestarts a conversion child, prints its pid, and ends as argv[1] says; interrupted, it says whether the child
+# (which got the same SIGINT) is still there to be stopped by this process's exit.
+PRESTARTING_PARENT = textwrap.dedent("""
+    import sys, time
+    from zoo.exports import convert_child
+    convert_child.prestart_converter()
+    child = convert_child._state["waiting"].process
+    print(child.pid, flush=True)
+    if sys.argv[1] == "exit":
+        sys.exit(0)
+    try:
+        time.sleep(120)
+    except KeyboardInterrupt:
+        time.sleep(0.5)
+        print("child alive after SIGINT:", child.poll() is None, flush=True)
+""")
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _gone_soon(pid: int, seconds: float = 20) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while _running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@needs_proc
+@pytest.mark.parametrize("ending", ["exit", "killed", "interrupted"])
+def test_a_prestarted_child_never_outlives_its_parent(ending):
+    import signal
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", PRESTARTING_PARENT, ending], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)  # a group of its own
+    try:
+        child = int(parent.stdout.readline())
+        if ending == "killed":  # no atexit: the child's standard input closing stops it
+            parent.kill()
+        elif ending == "interrupted":  # Ctrl-C at a terminal: SIGINT to the whole process group
+            time.sleep(2)  # the child is past its start-up, ignoring SIGINT
+            os.killpg(parent.pid, signal.SIGINT)
+        out, err = parent.communicate(timeout=60)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert _gone_soon(child), f"the conversion child {child} outlived its parent ({ending})"
+    assert "Traceback" not in err, err
+    if ending == "interrupted":
+        assert "child alive after SIGINT: True" in out, out + err
+
+
+def test_no_export_starts_no_conversion_child(converter, monkeypatch, tmp_path, registry):
+    monkeypatch.setattr(zoo.environment, "backend", lambda: "jax")  # where a conversion would run in a child
+    spec = registry.model("iris_mlp")
+    assert zoo.run._converts_in_child(spec, RunOptions(), chief=True)
+    assert not zoo.run._converts_in_child(spec, RunOptions(export=False), chief=True)
+    assert not zoo.run._converts_in_child(spec, RunOptions(), chief=False)  # a worker of a multi-worker run
+    started = []
+    monkeypatch.setattr(converter, "_start_child", lambda: started.append(1))
+    run = run_model("iris_mlp", RunOptions(epochs=1, out=tmp_path, verbose=0, export=False))
+    assert run.report["onnx"] == {"skipped": "zoo run --no-export"} and started == []
+    monkeypatch.setattr(zoo.environment, "backend", lambda: "tensorflow")
+    assert not zoo.run._converts_in_child(spec, RunOptions(), chief=True)  # converted in-process

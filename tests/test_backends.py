@@ -124,7 +124,7 @@ def test_auto_runs_each_entry_under_its_fastest_backend_and_reports_why(tmp_path
                  str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 0, err[-3000:]
-    assert "zoo: note: iris_mlp: JAX: auto: JAX trains iris_mlp fastest on CPU" in err
+    assert "zoo: note: iris_mlp: auto: JAX trains iris_mlp fastest on CPU" in err
     iris = json.loads((tmp_path / "iris_mlp" / "report.json").read_text())
     square = json.loads((tmp_path / "fn_square" / "report.json").read_text())
     assert iris["environment"]["backend"] == "jax"
@@ -133,6 +133,130 @@ def test_auto_runs_each_entry_under_its_fastest_backend_and_reports_why(tmp_path
     assert iris["onnx"] == {"skipped": "zoo run --no-export"}  # the option reached the child
     assert square["environment"]["backend_choice"]["backend"] == square["environment"]["backend"]
     assert square["environment"]["backend_choice"]["requested"] == "auto"
+
+
+# auto is zoo run's and zoo reference's default. conftest.py pins KERAS_BACKEND for the suite, which wins over
+# auto, so these tests unset it.
+
+JAX = importlib.util.find_spec("jax") is not None
+
+
+def test_zoo_run_defaults_to_auto_from_the_shipped_table(monkeypatch):
+    from zoo.backend_choice import plan
+    from zoo.cli import build_parser
+
+    assert build_parser().parse_args(["run", "iris_mlp"]).backend == "auto"
+    assert build_parser().parse_args(["reference", "zoo", "--dest", "set"]).backend == "auto"
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    groups = plan(["iris_mlp", "somebody_elses_entry"], "auto", "cpu")  # the table zoo ships
+    chosen = {name: choice for _, _, choices in groups for name, choice in choices.items()}
+    assert chosen["iris_mlp"].backend == ("jax" if JAX else "tensorflow")
+    assert chosen["somebody_elses_entry"].backend == "tensorflow"  # nothing measured for it
+    assert {choice.requested for choice in chosen.values()} == {"auto"}
+
+
+@pytest.fixture
+def placed(monkeypatch):
+    """zoo run's groups as it would run them, nothing trained: {entry: (backend or "here", Choice)}; auto decides
+    from TABLE, with PyTorch (which it wants for mnist_cnn) not installed and KERAS_BACKEND unset."""
+    import zoo.backend_choice
+    import zoo.cli
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(zoo.backend_choice, "load_table", lambda: TABLE)
+    monkeypatch.setattr(zoo.backend_choice, "installed", lambda backend: backend != "torch")
+    ran = {}
+    monkeypatch.setattr(zoo.cli, "_run_here", lambda args, names, choices:
+                        ran.update({name: ("here", choices[name]) for name in names}) or 0)
+    monkeypatch.setattr(zoo.cli, "_run_in_child", lambda args, backend, names, choices:
+                        ran.update({name: (backend, choices[name]) for name in names}) or 0)
+    return ran
+
+
+def test_zoo_run_without_backend_places_each_entry_by_auto_and_says_why(placed, capsys):
+    from zoo.backend_choice import configured_backend
+    from zoo.cli import main
+
+    here = configured_backend()
+    assert main(["run", "iris_mlp", "fn_square", "mnist_cnn", "fn_abs"]) == 0
+    where = {name: (backend if backend != "here" else here) for name, (backend, _) in placed.items()}
+    assert where == {"iris_mlp": "jax", "fn_square": "tensorflow", "mnist_cnn": "tensorflow", "fn_abs": "tensorflow"}
+    assert {choice.requested for _, choice in placed.values()} == {"auto"}
+    notes = capsys.readouterr().err.splitlines()
+    assert notes[:3] == [f"zoo: note: {name}: {placed[name][1].why}" for name in ("iris_mlp", "fn_square", "mnist_cnn")]
+    # The fallback for an optional backend that is missing says which, and how to get it.
+    assert "auto: faster PyTorch (pip install torch) not installed, so TensorFlow trains mnist_cnn on CPU" in notes[2]
+    # An entry nothing was measured for stays quiet where it trains as zoo run did before auto was the default.
+    assert len(notes) == (3 if here == "tensorflow" else 4)
+
+
+def test_a_keras_backend_the_user_set_wins_over_the_default_quietly(placed, monkeypatch, capsys):
+    from zoo.backend_choice import configured_backend
+    from zoo.cli import main
+
+    here = configured_backend()
+    monkeypatch.setenv("KERAS_BACKEND", here)
+    assert main(["run", "iris_mlp", "fn_square"]) == 0
+    assert capsys.readouterr().err == ""  # as zoo run was before auto became the default; the report says why
+    assert {name: backend for name, (backend, _) in placed.items()} == {"iris_mlp": "here", "fn_square": "here"}
+    assert placed["iris_mlp"][1].record() == {"backend": here, "requested": "auto",
+                                              "why": f"KERAS_BACKEND={here} set in the environment wins over auto"}
+
+
+def test_with_distribute_the_default_keeps_this_processs_backend(placed, capsys):
+    """A cluster is described for one backend (TF_CONFIG, KERAS_DISTRIBUTION_*), and the table measured one process."""
+    from zoo.cli import main
+
+    assert main(["run", "iris_mlp", "mnist_cnn", "--distribute", "data-parallel"]) == 0
+    assert {name: backend for name, (backend, _) in placed.items()} == {"iris_mlp": "here", "mnist_cnn": "here"}
+    assert placed["iris_mlp"][1].why.startswith("auto: --distribute keeps")
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(not JAX, reason="the jax Keras backend is not installed")
+def test_zoo_run_as_the_readme_says_trains_iris_under_jax_and_exports_it(tmp_path):
+    """The real command, with no --backend and no KERAS_BACKEND: a JAX child trains, a TensorFlow one converts."""
+    env = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "ZOO_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "zoo", "run", "iris_mlp", "--epochs", "1", "--device", "cpu"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "zoo: note: iris_mlp: auto: JAX trains iris_mlp fastest on CPU" in done.stderr
+    folder = tmp_path / "home" / "runs" / "iris_mlp"
+    report = json.loads((folder / "report.json").read_text())
+    assert report["environment"]["backend"] == "jax"
+    assert report["environment"]["backend_choice"]["requested"] == "auto"
+    assert report["environment"]["backend_choice"]["backend"] == "jax"
+    assert report["onnx"]["file"] == "model.onnx" and (folder / "model.onnx").stat().st_size > 0
+
+
+@pytest.mark.skipif(not JAX, reason="the jax Keras backend is not installed")
+def test_the_reference_set_is_built_with_the_same_choice(tmp_path, monkeypatch):
+    """Two entries auto puts under two backends: one trains in this process, the other in a child zoo run, and
+    both come out the same way: without optimizer state, in the manifest, their reports saying why."""
+    import zipfile
+
+    import h5py
+
+    import zoo.backend_choice
+    import zoo.reference
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(zoo.backend_choice, "load_table", lambda: TABLE)
+    monkeypatch.setattr(zoo.reference, "entries_of", lambda registry, plugin: ["fn_square", "iris_mlp"])
+    dest = tmp_path / "set"
+    names = zoo.reference.build_reference(dest, None, epochs=1, benchmarks=tmp_path / "no-benchmarks")
+    assert names == ["fn_square", "iris_mlp"]
+    manifest = json.loads((dest / "manifest.json").read_text())
+    for name, backend in {"fn_square": "tensorflow", "iris_mlp": "jax"}.items():
+        report = json.loads((dest / name / "report.json").read_text())
+        assert report["environment"]["backend"] == backend
+        choice = report["environment"]["backend_choice"]
+        assert (choice["backend"], choice["requested"]) == (backend, "auto")
+        assert choice["why"].startswith(f"auto: {zoo.backend_choice.LABELS[backend]} trains {name} fastest on CPU")
+        assert (dest / name / "model.onnx").is_file() and f"{name}/model.keras" in manifest["entries"][name]["files"]
+        with zipfile.ZipFile(dest / name / "model.keras") as saved, \
+                h5py.File(saved.open("model.weights.h5")) as weights:
+            assert "optimizer" not in weights  # stripped after training, wherever it trained
 
 
 def test_zoo_train_chooses_as_zoo_run_does_before_keras_is_imported(monkeypatch):
@@ -174,3 +298,39 @@ def test_zoo_bench_backend_reruns_the_whole_command_under_that_backend(monkeypat
     assert child_argv(zoo.cli.build_parser(), ["bench", "iris_*", "--seconds", "1", "--backend", other], ["iris_mlp"],
                       other) == \
         ["bench", "--seconds", "1", "iris_mlp", "--backend", other]
+
+
+def test_zoo_bench_rates_let_auto_choose_for_an_entry_the_shipped_table_lacks(tmp_path, monkeypatch):
+    from zoo import measured_backends
+    from zoo.backend_choice import choose as real_choose
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+
+    def choose(name, requested, env, is_installed):  # the shipped table, and yours
+        return real_choose(name, requested, "cpu", env=env, is_installed=is_installed)
+
+    def everything(backend):
+        return True
+    assert choose("wine_mlp", "auto", env={}, is_installed=everything).backend == "tensorflow"  # not measured
+    result = {"model": "wine_mlp", "mode": "train", "device": "cpu", "device_name": "Test CPU"}
+    assert measured_backends.record([{**result, "backend": "jax", "samples_per_sec": 50.0},
+                                     {**result, "mode": "infer_keras", "backend": "torch", "samples_per_sec": 1e9}]) == 1
+    assert choose("wine_mlp", "auto", env={}, is_installed=everything).backend == "tensorflow"  # one backend only
+    measured_backends.record([{**result, "backend": "torch", "samples_per_sec": 80.0}])
+    choice = choose("wine_mlp", "auto", env={}, is_installed=everything)
+    assert choice.backend == "torch" and "your zoo bench (Test CPU)" in choice.why and "PyTorch 80" in choice.why
+    # Yours win over the shipped row for the same entry (they were taken on this machine).
+    measured_backends.record([{**result, "model": "iris_mlp", "backend": b, "samples_per_sec": r}
+                              for b, r in (("tensorflow", 9.0), ("jax", 1.0))])
+    assert choose("iris_mlp", "auto", env={}, is_installed=everything).backend == "tensorflow"
+
+
+def test_a_damaged_rates_file_is_ignored(tmp_path, monkeypatch):
+    from zoo import measured_backends
+    from zoo.backend_choice import choose
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    (tmp_path / measured_backends.FILE_NAME).write_text('{"cpu": {"x": {"jax": 3, "torch": {"train_samples_per_sec": "fast"}}}')
+    assert measured_backends.table() == {}
+    (tmp_path / measured_backends.FILE_NAME).write_text("[1, 2")
+    assert measured_backends.table() == {} and choose("iris_mlp", "auto", "cpu", env={}).backend in ("jax", "tensorflow")

@@ -141,6 +141,13 @@ def test_zoo_bench_prints_the_table(tmp_path, capsys, monkeypatch):
     assert {("train", 32), ("infer_keras", 1), ("infer_keras", 256), ("infer_mobile", 1), ("overhead", 32)} <= modes
     assert "int8/float b256" in stdout and "fn_abs-infer_int8-cpu-b1: skipped: no int8 copy" in stderr
     assert all(r.get("samples_per_sec", 1) > 0 for r in results)
+    # The training rate is kept for --backend auto (zoo.measured_backends), under this run's backend.
+    from zoo.environment import backend
+    from zoo.measured_backends import rates_file
+
+    assert "recorded in" in stderr and backend() in json.loads(rates_file().read_text())["cpu"]["fn_abs"]
+    for r in results:  # every case measured its memory (zoo.memory)
+        assert r.get("peak_rss_bytes", 1) > 0 and "rss_growth_bytes" in r or r["mode"] == "overhead"
 
 
 def test_zoo_bench_mode_picks_the_cases(tmp_path, capsys, monkeypatch):

@@ -436,3 +436,15 @@ def test_every_page_loads_cleanly_and_the_navigation_reaches_it(site, served):
         assert not outside, f"the site requested files from elsewhere: {outside}"
     assert seen >= pages, f"the navigation does not reach {sorted(pages - seen)}"
     assert seen - pages <= set(), f"the navigation leads to pages that are not built: {sorted(seen - pages)}"
+
+
+def test_readmes_speed_table_is_the_committed_peer_run():
+    """README's zoo/plain-PyTorch table is what the benchmark file the docs cite says, row for row."""
+    from zoo import peer_table
+
+    cited = re.search(r"<!-- zoo:peers (\S+) -->", (DOCS / "benchmarks.md").read_text(encoding="utf-8"))[1]
+    data = json.loads((REPO / "benchmarks" / "results" / cited).read_text(encoding="utf-8"))
+    table = peer_table.short_markdown([b["extra_info"] for b in data["benchmarks"]])
+    assert table in README.read_text(encoding="utf-8")
+    rows = [line for line in zoo_docs.peers_table(cited).splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == table.count("\n| `") + 1  # the docs' table: the same entries, and its header

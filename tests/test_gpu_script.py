@@ -43,9 +43,12 @@ def test_gpu_script_runs_the_suite_under_jax_without_tensorflow(tmp_path, no_ten
     built = subprocess.run(["bash", str(REPO / "benchmarks" / "wheelhouse.sh"), "--zoo-only", str(wheels)],
                            env=no_tensorflow, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
+    # Not the plain-script peers: PyTorch's optimizer imports torch._dynamo, which asks importlib.util.find_spec
+    # for tensorflow, and this test's blocker answers that with an ImportError where a machine without
+    # TensorFlow answers None (tests/test_peers.py covers the peers, benchmarks/test_peers.py runs them).
     run = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--wheels", str(wheels), "--results",
                           str(results), "--zoo-models", "fn_abs", "--zoo-seconds", "0.01",
-                          "-k", "not start_up and not scaling"],
+                          "-k", "not start_up and not scaling and not plain_peers"],
                          env=no_tensorflow, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]

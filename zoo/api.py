@@ -135,9 +135,17 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     ``KERAS_DISTRIBUTION_*`` describe; then every worker calls this, and only the chief gets the Run,
     the others None); it must come before anything in the process has used TensorFlow or JAX.
     ``cpu_devices`` splits the CPU into that many logical devices, as ``ZOO_CPU_DEVICES`` does.
-    ``backend`` (``auto``, ``tensorflow``, ``jax``, ``torch``; None: Keras' own choice) as ``zoo run --backend``;
-    Keras fixes its backend when first imported, so another backend than this process's needs the call to
-    come before anything imports Keras (``auto`` then keeps this process's backend and says so in the report).
+
+    ``backend`` is chosen as ``zoo run --backend`` chooses (``auto``, ``tensorflow``, ``jax``, ``torch``), except
+    that its default, None, asks for none: the run trains under Keras' own choice (``KERAS_BACKEND``, else Keras'
+    config file, else TensorFlow), where ``zoo run``'s default is ``auto``. Keras fixes its backend for the
+    whole process when it is first imported, and ``train`` runs in the caller's process, so:
+
+    - before anything has imported Keras, ``train`` sets ``KERAS_BACKEND`` to the chosen backend, which then
+      holds for the rest of the process (later calls find Keras imported under it);
+    - once Keras is imported, ``auto`` keeps that backend and the report says so (``environment.backend_choice``),
+      and an explicit backend other than it raises ZooError: use ``zoo run NAME --backend B``, which trains in
+      a child process, instead.
     """
     import warnings
 
@@ -146,7 +154,7 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
 
     options = RunOptions(epochs=epochs, batch_size=batch_size, seed=seed, device=device, data_dir=data_dir,
                          out=Path(out) if out is not None else None, verbose=verbose, resume=resume, mobile=mobile,
-                         int8=int8, backend_choice=_backend_for(name, backend, device))
+                         int8=int8, backend_choice=_backend_for(name, backend, device, distribute != "none"))
     distribution = None
     if distribute != "none" or cpu_devices is not None:
         from zoo.distributed.engines import setup_distribution
@@ -161,7 +169,7 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     return run
 
 
-def _backend_for(name: str, backend: str | None, device: str) -> dict[str, str] | None:
+def _backend_for(name: str, backend: str | None, device: str, distributed: bool = False) -> dict[str, str] | None:
     """``train``'s backend: chosen as ``zoo run --backend`` chooses, and set for Keras if it is not imported yet."""
     if backend is None:
         return None
@@ -171,7 +179,7 @@ def _backend_for(name: str, backend: str | None, device: str) -> dict[str, str] 
     from zoo import backend_choice
     from zoo.errors import ZooError
 
-    choice = backend_choice.choose(name, backend, backend_choice.device_kind(device))
+    choice = backend_choice.choose(name, backend, backend_choice.device_kind(device), distributed=distributed)
     here = backend_choice.configured_backend()
     if choice.backend == here:
         return choice.record()

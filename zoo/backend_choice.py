@@ -3,9 +3,11 @@
 Keras fixes its backend per process when it is first imported, so the choice is made from
 ``KERAS_BACKEND``, Keras' config file and the table zoo ships (``zoo/backend_table.json``, made by
 ``zoo.backends.choice_table`` from the committed benchmark results: per device and entry, the
-backends in order of measured training speed). ``auto`` takes the fastest installed backend
-measured for the entry on the device, TensorFlow where nothing was measured; a ``KERAS_BACKEND``
-the user set wins over ``auto``; an explicit ``--backend`` wins over both.
+backends in order of measured training speed). ``auto``, the default of ``zoo run`` and ``zoo reference``,
+takes the fastest installed backend measured for the entry on the device, TensorFlow where nothing was
+measured; a ``KERAS_BACKEND`` the user set wins over ``auto``; an explicit ``--backend`` wins over both.
+With no backend asked for at all (``zoo.train(backend=None)``, ``zoo.run.run_model``) Keras' own choice
+stands: ``KERAS_BACKEND``, else its config file, else TensorFlow.
 
 Reads JSON and the environment only: no TensorFlow, Keras or registry import.
 """
@@ -17,7 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +39,41 @@ class Choice:
     """The backend an entry trains under, what the user asked for, and why (one line, for the report)."""
 
     backend: str
-    requested: str  # auto, tensorflow, jax, torch, or "default" (no --backend: Keras' own choice)
+    # auto, tensorflow, jax, torch, or "default" (none asked for, as zoo.train(backend=None): Keras' own choice)
+    requested: str
     why: str
+    # What decided it, for the notes zoo run prints (not recorded): "table" (auto, measured), "fallback" (auto,
+    # nothing measured), "environment" (KERAS_BACKEND over auto), "kept" (auto with --distribute), "flag", "keras".
+    source: str = field(default="", compare=False)
 
     def record(self) -> dict[str, str]:
         """What ``report.json`` records under ``environment.backend_choice``."""
-        return asdict(self)
+        return {"backend": self.backend, "requested": self.requested, "why": self.why}
 
 
 def installed(backend: str) -> bool:
     """Whether ``backend``'s library can be imported here (without importing it)."""
-    return importlib.util.find_spec(backend) is not None
+    try:
+        return importlib.util.find_spec(backend) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name, a half-installed package
+        return False
 
 
-def load_table(path: Path = TABLE) -> dict[str, Any]:
-    """The shipped table: ``{"devices": {"cpu": {entry: {"order": [...], ...}}, "gpu": {...}}}``; empty if unreadable."""
+def load_table(path: Path = TABLE, *, yours: bool = True) -> dict[str, Any]:
+    """The shipped table: ``{"devices": {"cpu": {entry: {"order": [...], ...}}, "gpu": {...}}}``; empty if unreadable.
+    With ``yours``, the entries you measured under two or more backends with ``zoo bench``
+    (``zoo.measured_backends``) are added, over the shipped rows for the same entries."""
     try:
         table = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"devices": {}}
-    return table if isinstance(table, dict) and isinstance(table.get("devices"), dict) else {"devices": {}}
+        table = None
+    table = table if isinstance(table, dict) and isinstance(table.get("devices"), dict) else {"devices": {}}
+    if yours:
+        from zoo.measured_backends import table as measured
+
+        for device, rows in measured().items():
+            table["devices"].setdefault(device, {}).update(rows)
+    return table
 
 
 def configured_backend(env: Mapping[str, str] | None = None) -> str:
@@ -85,36 +102,54 @@ def device_kind(requested: str = "auto") -> str:
 
 
 def choose(entry: str, requested: str | None, device: str = "cpu", *, env: Mapping[str, str] | None = None,
-           table: dict[str, Any] | None = None, is_installed: Callable[[str], bool] = installed) -> Choice:
-    """The backend ``entry`` trains under for ``--backend requested`` (None: no --backend given) on ``device``.
+           table: dict[str, Any] | None = None, is_installed: Callable[[str], bool] | None = None,
+           distributed: bool = False) -> Choice:
+    """The backend ``entry`` trains under for ``--backend requested`` on ``device``; ``requested`` None: no backend
+    asked for (``zoo.train``'s default), so Keras' own choice. ``distributed``: a ``--distribute`` run, for which
+    ``auto`` keeps this process's backend.
 
     Raises ZooError when an explicitly requested backend is not installed.
     """
     env = os.environ if env is None else env
+    is_installed = is_installed or installed
     set_by_user = env.get("KERAS_BACKEND") or None
     if requested is None:
-        backend = configured_backend(env)
-        why = (f"KERAS_BACKEND={set_by_user} in the environment" if set_by_user else
-               "the default backend (TensorFlow); --backend auto picks the fastest measured" if backend == FALLBACK
-               else "Keras' config file (keras.json)")
-        return Choice(backend, "default", why)
+        return _unasked(configured_backend(env), set_by_user)
     if requested in BACKENDS:
         if not is_installed(requested):
             raise ZooError(f"--backend {requested}: {LABELS[requested]} is not installed; 'pip install {requested}'")
         over = f" (over KERAS_BACKEND={set_by_user})" if set_by_user and set_by_user != requested else ""
-        return Choice(requested, requested, f"--backend {requested}{over}")
+        return Choice(requested, requested, f"--backend {requested}{over}", "flag")
     if requested != "auto":
         raise ZooError(f"--backend {requested}: choose one of {', '.join(REQUESTS)}")
     if set_by_user:
-        return Choice(set_by_user, "auto", f"KERAS_BACKEND={set_by_user} set in the environment wins over auto")
+        return Choice(set_by_user, "auto", f"KERAS_BACKEND={set_by_user} set in the environment wins over auto",
+                      "environment")
+    if distributed:
+        # The table measured one process training alone, and a cluster is described for one backend (TF_CONFIG,
+        # KERAS_DISTRIBUTION_*): a data-parallel run stays where it was before auto became the default.
+        here = configured_backend(env)
+        return Choice(here, "auto", f"auto: --distribute keeps {LABELS.get(here, here)}, this process's backend "
+                                    "(the table measured single-process training)", "kept")
     return _fastest(entry, device, table if table is not None else load_table(), is_installed)
+
+
+def _unasked(backend: str, set_by_user: str | None) -> Choice:
+    """Keras' own choice, for a run that asked for no backend."""
+    if set_by_user:
+        why = f"KERAS_BACKEND={set_by_user} in the environment"
+    elif backend == FALLBACK:
+        why = f"no backend asked for, so Keras' default ({LABELS[FALLBACK]}); zoo run's default, auto, picks per entry"
+    else:
+        why = "no backend asked for, so Keras' config file (keras.json)"
+    return Choice(backend, "default", why, "keras")
 
 
 def _fastest(entry: str, device: str, table: dict[str, Any], is_installed: Callable[[str], bool]) -> Choice:
     row = (table.get("devices", {}).get(device) or {}).get(entry)
     if not row or not row.get("order"):
         return Choice(FALLBACK, "auto", f"auto: {entry} has no {device.upper()} training benchmark under two or more "
-                                        f"backends; {LABELS[FALLBACK]} by default")
+                                        f"backends; {LABELS[FALLBACK]} by default", "fallback")
     order = [b for b in row["order"] if b in BACKENDS]
     missing = [b for b in order if not is_installed(b)]
     usable = [b for b in order if b not in missing]
@@ -129,7 +164,7 @@ def _fastest(entry: str, device: str, table: dict[str, Any], is_installed: Calla
         skipped = ", ".join(f"{LABELS[b]} (pip install {b})" for b in ahead)
         why = (f"auto: faster {skipped} not installed, so {LABELS[best]} trains {entry} on {device.upper()} "
                f"(samples/s: {measured}; {where})")
-    return Choice(best, "auto", why)
+    return Choice(best, "auto", why, "table")
 
 
 def plan(names: Iterable[str], requested: str | None, device: str = "cpu", **kwargs: Any
@@ -143,6 +178,17 @@ def plan(names: Iterable[str], requested: str | None, device: str = "cpu", **kwa
         group[0].append(name)
         group[1][name] = choice
     return [(backend, group[0], group[1]) for backend, group in groups.items()]
+
+
+def notes(choices: Mapping[str, Choice], here: str) -> list[str]:
+    """The lines ``zoo run`` and ``zoo reference`` print before training, for the entries ``auto`` placed
+    (``choices``: each entry's Choice; ``here``: this process's backend): one per entry the table placed or that
+    moves off ``here``. None where auto kept what zoo run did before it was the default (nothing measured,
+    --distribute) or a KERAS_BACKEND the user set overrode it (the report says so): the default stays quiet
+    where it chose nothing."""
+    return [f"{name}: {choice.why}" for name, choice in choices.items()
+            if choice.requested == "auto" and choice.source != "environment"
+            and (choice.source == "table" or choice.backend != here)]
 
 
 def inherited(names: Iterable[str], backend: str, env: Mapping[str, str] | None = None) -> dict[str, Choice]:
@@ -161,5 +207,5 @@ def inherited(names: Iterable[str], backend: str, env: Mapping[str, str] | None 
 
 
 def current(env: Mapping[str, str] | None = None) -> Choice:
-    """The record for a run that asked for no backend (``zoo.train``, ``zoo run`` without --backend)."""
+    """The record for a run that asked for no backend (``zoo.train(backend=None)``, ``zoo.run.run_model``)."""
     return choose("", None, env=env)

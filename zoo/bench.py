@@ -12,7 +12,6 @@ figures, named as timm's benchmark names them (``train_samples_per_sec``,
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import statistics
 import tempfile
@@ -25,12 +24,15 @@ import keras
 import numpy as np
 
 from zoo import api, environment
-from zoo.datasets import load_dataset
 from zoo.devices import Device, gpu_names, resolve_device
-from zoo.errors import DataError, ExportError
+from zoo.errors import ExportError
 from zoo.flops import forward_flops, forward_macs, training_flops
-from zoo.prepare import Prepared, prepare
-from zoo.specs import DatasetSpec, ModelSpec, Splits
+from zoo.memory import PeakWindow
+from zoo.bench_data import bench_data, first_rows
+from zoo.prepare import Prepared
+from zoo.seeding import set_seed
+from zoo.specs import DatasetSpec, ModelSpec
+from zoo.steady_clock import WARM_STEPS, SteadyClock
 from zoo.training import TrainSettings, fit_model
 
 DEVICES = ("cpu", "gpu")
@@ -49,7 +51,6 @@ TRAIN_STEPS = 100  # optimizer steps in one timed training round
 # fixed start-up (tens of milliseconds: Keras builds the input pipeline and callbacks) would otherwise weigh as
 # much as 100 of their steps, while their real runs are single fit calls of 1,500 (iris_mlp) to 4,690 steps.
 LIGHT_TRAIN_STEPS = 1000
-WARM_STEPS = 10  # steps of each round left out of its steady-state time (iterator start-up, first batches)
 
 
 class Skip(Exception):
@@ -102,6 +103,8 @@ class Workload:
     steady_steps: int = 0
     steady_seconds: list[float] = field(default_factory=list)
     steps_per_execution: int = 1  # training steps per backend call in this workload
+    # Peak memory from the start of prepare_workload to the figures (the model's build, warm-up and rounds).
+    memory: PeakWindow | None = None
 
 
 def backend_label() -> str:
@@ -115,33 +118,6 @@ def bench_device(kind: str) -> Device:
     if kind == "gpu" and not gpu_names():
         raise Skip(f"no GPU visible to {backend_label()}")
     return resolve_device(kind)
-
-
-def bench_data(spec: ModelSpec, dataset: DatasetSpec, data_dir: str | None) -> Prepared:
-    """The entry's prepared data: the real dataset where it can be loaded, else random data of its shape."""
-    return prepare(spec, dataset, _splits(dataset, data_dir))
-
-
-@functools.lru_cache(maxsize=4)
-def _splits(dataset: DatasetSpec, data_dir: str | None) -> Splits:
-    # Cached by dataset: loading MNIST once serves every case of every MNIST entry.
-    try:
-        return load_dataset(dataset, data_dir)
-    except DataError:
-        return _random_like(dataset)
-
-
-def _random_like(dataset: DatasetSpec) -> Splits:
-    # Throughput does not depend on pixel values; MNIST-shaped noise keeps the benchmark runnable offline.
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(2048, 28, 28), dtype=np.uint8)
-    y = rng.integers(0, max(len(dataset.class_names), 1), size=2048)
-    return Splits(x[:1536], y[:1536], x[1536:], y[1536:], origin="random (dataset not available)")
-
-
-def first_rows(x: np.ndarray, n: int) -> np.ndarray:
-    """The first ``n`` rows of ``x``, repeating it when it is shorter (Iris has 112 training rows)."""
-    return np.resize(x, (n, *x.shape[1:])) if len(x) < n else x[:n]
 
 
 def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: int | None = None,
@@ -162,7 +138,8 @@ def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: i
     dataset = api.get_dataset(spec.dataset)
     device = bench_device(case.device)
     data = bench_data(spec, dataset, str(data_dir) if data_dir else None)
-    keras.utils.set_random_seed(0)
+    memory = PeakWindow(environment.backend()).start()  # the data is shared by the cases: counted before
+    set_seed(0)
     with keras.device(device.keras_name):
         model = api.create_model(case.model)
         if case.mode in TRAIN_MODES:
@@ -171,6 +148,8 @@ def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: i
             workload = _keras_inference(case, model, data, device)
         else:
             workload = _onnx_inference(case, spec, dataset, model, data, device, exports)
+    workload.memory = memory
+    del data  # the rounds keep what they use: the whole prepared set need not be alive at the warm-up's peak
     workload.run()  # warm-up: tracing, compilation, allocation
     return workload
 
@@ -212,36 +191,6 @@ def round_steps(model: keras.Model, batch_size: int) -> int:
     from zoo.execution import HEAVY_STEP_FLOPS
 
     return LIGHT_TRAIN_STEPS if training_flops(model) * batch_size < HEAVY_STEP_FLOPS else TRAIN_STEPS
-
-
-class SteadyClock(keras.callbacks.Callback):
-    """Notes when the first backend call that ends at or after batch ``skip`` of a fit call ends, and how many
-    steps had run by then: the start of the fit's steady state. (With several steps per call, Keras reports
-    a batch end per call, numbered by the call's last batch.)
-
-    ``async_safe``: it only reads a clock, so it leaves Keras' asynchronous batch-end dispatch on (JAX,
-    torch) for both sides of the comparison, as a plain script without it would have it.
-    """
-
-    async_safe = True
-
-    def __init__(self, skip: int):
-        super().__init__()
-        self.skip, self.start, self.steps_before, self.fit_start = skip, None, 0, 0.0
-
-    def on_train_begin(self, logs=None):
-        self.start, self.steps_before, self.fit_start = None, 0, time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.start is None and batch >= self.skip - 1:
-            self.start, self.steps_before = time.perf_counter(), batch + 1
-
-    def steady(self, steps: int, end: float) -> tuple[int, float]:
-        """(steps, seconds) of the steady state of a fit call of ``steps`` steps that ended at ``end``: the
-        whole call where no backend call ended after the skipped steps."""
-        if self.start is None or self.steps_before >= steps:
-            return steps, end - self.fit_start
-        return steps - self.steps_before, end - self.start
 
 
 def _keras_inference(case: Case, model: keras.Model, data: Prepared, device: Device) -> Workload:
@@ -447,7 +396,10 @@ def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | N
     """The figures of a case from its round times (the median round, robust to a stray slow one).
 
     Training rates are those of the steady state within each round (``Workload.steady_seconds``);
-    ``round_samples_per_sec`` is the whole round's, start-up included.
+    ``round_samples_per_sec`` is the whole round's, start-up included. Memory (``zoo.memory.PeakWindow``):
+    the process's peak RSS from the model's build to now, and how far it rose above the RSS at that start
+    (``rss_growth_bytes``: the case's model, session, buffers and training state; the suite's calibration,
+    timed between, adds its three 9 MiB matrices).
     """
     case = workload.case
     median = statistics.median(seconds)
@@ -465,7 +417,7 @@ def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | N
         "param_count": workload.param_count, "gmacs": workload.macs_per_sample / 1e9,
         "gflops_per_sec": gflops, "matmul_peak_gflops": peak_gflops,
         "pct_of_matmul_peak": 100 * gflops / peak_gflops if peak_gflops else None,
-        "rounds": len(seconds), **workload.notes,
+        "rounds": len(seconds), **workload.notes, **(workload.memory.record() if workload.memory else {}),
         **({"steps_per_execution": workload.steps_per_execution} if case.mode in TRAIN_MODES else {}),
     }
 
@@ -531,13 +483,14 @@ def _run_case(case: Case, seconds: float, data_dir, peak: float) -> dict:
 SUMMARY_HEADERS = ("model", "params", "MACs", "train cpu/s", "train gpu/s", "gpu/cpu",
                    "keras b1/s", "onnx b1/s", "onnx/keras b1", "keras b256/s", "onnx b256/s", "onnx/keras b256",
                    "int8 b1/s", "int8 b256/s", "int8/float b256", "mobile b1/s",
-                   "% peak cpu", "zoo/plain", "zoo/plain call")
+                   "% peak cpu", "zoo/plain", "zoo/plain call", "train +MiB", "onnx b256 +MiB")
 
 
 def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """One row per entry: training on CPU and GPU, the speedup, ONNX vs Keras inference, the int8 copy (and
-    its ratio to float ONNX) and the mobile copy, % of matmul peak, and zoo's training speedup over a plain
-    Keras script on CPU (steady state, and whole fit calls)."""
+    its ratio to float ONNX) and the mobile copy, % of matmul peak, zoo's training speedup over a plain
+    Keras script on CPU (steady state, and whole fit calls), and the MiB the CPU training and batch-256 ONNX
+    cases added to the process's resident memory at their peak."""
     by_model: dict[str, dict[tuple, dict]] = {}
     for r in results:
         batch = r["batch_size"] if r["mode"] in INFER_MODES else None
@@ -556,7 +509,8 @@ def _summary_row(model: str, got: dict[tuple, dict]) -> list[str]:
     any_row = next(iter(got.values()))
     return [model, f"{any_row['param_count']:,}", _si(any_row["gmacs"] * 1e9), _num(cpu), _num(gpu), _ratio(gpu, cpu),
             *_inference_cells(rate), _pct(got.get(("train", "cpu", None))),
-            _times(speedup.get("steady_speedup")), _times(speedup.get("speedup"))]
+            _times(speedup.get("steady_speedup")), _times(speedup.get("speedup")),
+            _mib(got.get(("train", "cpu", None))), _mib(got.get(("infer_onnx", "cpu", 256)))]
 
 
 def _inference_cells(rate: Callable[[str, int], float | None]) -> list[str]:
@@ -588,6 +542,12 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def _times(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
+
+
+def _mib(result: dict | None) -> str:
+    """What a CPU case added to the process's resident memory at its peak, in MiB."""
+    growth = (result or {}).get("rss_growth_bytes")
+    return "—" if growth is None else f"{growth / 2**20:,.1f}"
 
 
 def _pct(result: dict | None) -> str:

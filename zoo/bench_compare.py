@@ -5,7 +5,8 @@ both runs' values and the change, and fails (exit code 1) when a case got slower
 Rates are compared relative to the calibration timed beside each case (``zoo.calibration``; extra_info
 ``relative``) when both runs have it, since absolute rates on a shared machine swing threefold from day to
 day; otherwise the absolute rates, saying so. zoo's speedup over plain Keras (``steady_speedup``) is a
-ratio of two sides timed in alternating rounds, so it is compared as it is ("paired").
+ratio of two sides timed in alternating rounds, so it is compared as it is ("paired"), as are zoo's ratios to
+the plain PyTorch and plain Keras scripts (speed, and peak memory: lower is better).
 
 Thresholds are allowed slowdown fractions: ``DEFAULT_THRESHOLDS`` here (fnmatch patterns on case ids such
 as ``test_throughput/iris_mlp-train-cpu``, first match wins, else ``DEFAULT_THRESHOLD``), overridden per
@@ -49,7 +50,10 @@ class Figure:
     calibrated: bool = True  # False: already relative to something timed beside it (compared as it is)
 
 
-FIGURES = (Figure("samples_per_sec"), Figure("steady_speedup", calibrated=False))
+# zoo against the plain scripts (benchmarks/test_peers.py): ratios of sides timed, or measured, side by side.
+FIGURES = (Figure("samples_per_sec"), Figure("steady_speedup", calibrated=False),
+           Figure("zoo_over_torch", calibrated=False), Figure("zoo_over_keras", calibrated=False),
+           Figure("memory_over_keras", higher_is_better=False, calibrated=False))
 
 
 @dataclass(frozen=True)

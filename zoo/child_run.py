@@ -19,6 +19,13 @@ def run_in_child(parser: argparse.ArgumentParser, argv: list[str], backend: str,
                  choices: dict) -> int:
     """Run ``argv`` (zoo's command line, parsed by ``parser``) for ``names`` under ``backend`` in a child; its exit
     code. ``choices``: each entry's zoo.backend_choice.Choice, handed down for its report."""
+    return run_child(child_argv(parser, argv, names, backend), backend, choices)
+
+
+def run_child(argv: list[str], backend: str, choices: dict) -> int:
+    """``python -m zoo ARGV`` under ``backend`` (``argv`` should ask for it: ``--backend BACKEND``), its output
+    going where this process's goes; its exit code. ``choices``: the entries' zoo.backend_choice.Choice, which
+    the child records in their reports instead of its own ``--backend`` (zoo.backend_choice.inherited)."""
     from zoo.backend_choice import CHOICE_ENV
 
     source = str(Path(__file__).resolve().parent.parent)  # this very zoo, installed or not
@@ -29,7 +36,7 @@ def run_in_child(parser: argparse.ArgumentParser, argv: list[str], backend: str,
     piped = {key: subprocess.PIPE for key, stream in streams.items() if not _has_fd(stream)}
     sys.stdout.flush()
     sys.stderr.flush()
-    child = subprocess.run([sys.executable, "-m", "zoo", *child_argv(parser, argv, names, backend)], env=env,
+    child = subprocess.run([sys.executable, "-m", "zoo", *argv], env=env,
                            text=True, **{key: piped.get(key, stream) for key, stream in streams.items()})
     for key in piped:
         streams[key].write(getattr(child, key) or "")

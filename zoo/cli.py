@@ -168,10 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive, metavar="N",
                    help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    p.add_argument("--backend", choices=("auto", "tensorflow", "jax", "torch"),
-                   help="Keras backend to train under: auto picks per entry and device the one measured fastest "
-                        "(TensorFlow where nothing was measured; a KERAS_BACKEND you set wins over auto). "
-                        "Default: KERAS_BACKEND, else TensorFlow")
+    _backend_flag(p, "train under", " or with --distribute")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
@@ -238,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive, metavar="N",
                    help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--epochs", type=_positive, help="override each entry's epochs (a quick set on small data)")
+    _backend_flag(p, "train each entry under, as zoo run does")
 
     p = command("predict", cmd_predict, "classify PNG/NPY images or CSV rows with a model's ONNX export")
     p.add_argument("name", metavar="NAME")
@@ -290,6 +288,13 @@ def bench_compare_parser() -> argparse.ArgumentParser:
 def _names(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="model names or fnmatch patterns")
     p.add_argument("--all", action="store_true", help="every registered model")
+
+
+def _backend_flag(p: argparse.ArgumentParser, verb: str, also: str = "") -> None:
+    p.add_argument("--backend", choices=("auto", "tensorflow", "jax", "torch"), default="auto",
+                   help=f"Keras backend to {verb} (default: auto): auto picks per entry and device the one measured "
+                        f"fastest for training (zoo/backend_table.json), TensorFlow where nothing was measured{also}; "
+                        "a KERAS_BACKEND you set wins over auto, and an explicit --backend wins over both")
 
 
 def _device_copy_flags(p: argparse.ArgumentParser) -> None:
@@ -509,21 +514,16 @@ def cmd_datasets(args) -> int:
 
 def cmd_run(args) -> int:
     names = _chosen(args, "run")
-    if args.backend is None:  # as before --backend existed: whatever backend Keras picks in this process
-        return _run_here(args, names, {})
     from zoo import backend_choice
 
     # Keras' backend is fixed per process at import: entries for another backend run in a child `zoo run`.
     here = backend_choice.configured_backend()
-    groups = backend_choice.plan(names, args.backend, backend_choice.device_kind(args.device))
-    if len(groups) > 1 and args.distribute != "none":  # a multi-worker run re-runs this very command line
-        raise ZooError(f"--backend {args.backend} puts these entries under {len(groups)} backends "
-                       f"({'; '.join(b + ': ' + ' '.join(g) for b, g, _ in groups)}); with --distribute run each "
-                       "backend's entries in a command of their own")
-    if args.backend == "auto":  # one line per entry, before any training, saying where it goes and why
-        for backend, _, choices in groups:
-            for name, choice in choices.items():
-                print(f"zoo: note: {name}: {backend_choice.LABELS.get(backend, backend)}: {choice.why}", file=sys.stderr)
+    # With --distribute auto keeps this process's backend, so a run (which a multi-worker run re-runs whole on
+    # every worker) has one group, as an explicit --backend gives.
+    groups = backend_choice.plan(names, args.backend, backend_choice.device_kind(args.device),
+                                 distributed=args.distribute != "none")
+    for line in backend_choice.notes({n: c for _, _, choices in groups for n, c in choices.items()}, here):
+        print(f"zoo: note: {line}", file=sys.stderr)  # before any training: where each entry goes and why
     code = 0
     for backend, group, choices in groups:
         if backend == here:
@@ -648,11 +648,14 @@ def _seeds(args) -> tuple[int, ...]:
 
 def _other_seeds(name: str, seeds: tuple[int, ...], args):
     """zoo.seeds.other_seeds for ``name``, with the options every seed's run shares."""
+    from zoo.backend_choice import configured_backend
     from zoo.seeds import default_jobs, other_seeds
 
     passed = [*(["--epochs", str(args.epochs)] if args.epochs else []),
               *(["--batch-size", str(args.batch_size)] if args.batch_size else []),
-              "--device", args.device, *(["--data-dir", args.data_dir] if args.data_dir else [])]
+              "--device", args.device, *(["--data-dir", args.data_dir] if args.data_dir else []),
+              # Every seed trains under the kept run's backend, whatever auto would pick in the seed's process.
+              "--backend", configured_backend()]
     jobs = args.jobs or default_jobs(len(seeds))
     if len(seeds) > 1:
         print(f"   seeds {', '.join(map(str, seeds))}: {jobs} training at once", flush=True)
@@ -791,7 +794,8 @@ def cmd_reference(args) -> int:
     from zoo.seeds import parse_seeds
 
     seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)
-    names = build_reference(args.dest, args.data_dir, seeds, plugin=args.plugin, epochs=args.epochs, jobs=args.jobs)
+    names = build_reference(args.dest, args.data_dir, seeds, plugin=args.plugin, epochs=args.epochs, jobs=args.jobs,
+                            backend=args.backend)
     print(f"reference set of {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)}) written to "
           f"{args.dest}; declare it with zoo.ReferenceSet(folder=...) and ship it as package data")
     return 0
@@ -853,6 +857,10 @@ def cmd_bench(args) -> int:
         print(f"{device} dense float32 matmul peak measured in this run: {peak:,.1f} GFLOP/s")
     if args.json:
         files.write_json(args.json, {"results": results, "versions": environment.versions()})
+    from zoo.measured_backends import record, rates_file
+
+    if record(results):  # what --backend auto chooses from for entries zoo's shipped table lacks
+        print(f"training rates recorded in {rates_file()} for --backend auto", file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,9 @@ from zoo.datasets import load_dataset
 from zoo.distributed.train import train_distributed, worker_backup_folder
 from zoo.errors import ExportError, TrainingError, ZooError, ZooWarning, first_line
 from zoo.evaluate import Evaluation, evaluate, predict
+from zoo.exports.convert_child import converter_prestarted
 from zoo.exports.export import ExportRequest, export_onnx
+from zoo.lazy_tensorflow import tensorflow_unimported
 from zoo.plots import write_plots
 from zoo.plugins import load_registry
 from zoo.prepare import Prepared, prepare
@@ -110,8 +112,20 @@ def run_model(name: str, options: RunOptions = RunOptions(), registry: Registry 
     chief = distribution is None or distribution.is_chief
     if chief:
         _writable(folder)
-    with _training_alone(folder) if chief else contextlib.nullcontext():
+    with _training_alone(folder) if chief else contextlib.nullcontext(), \
+            converter_prestarted(_converts_in_child(spec, options, chief)):
         return _run_model(spec, dataset, folder, options, registry, distribution)
+
+
+def _converts_in_child(spec: ModelSpec, options: RunOptions, chief: bool) -> bool:
+    """Whether this run's export will convert in a TensorFlow child process (zoo.exports.convert_child), which is
+    then started before training, to import TensorFlow and tf2onnx meanwhile: the export is wanted, written here
+    (the chief), under another backend than TensorFlow, with TensorFlow and tf2onnx installed."""
+    if not (chief and options.export) or environment.backend() == "tensorflow":
+        return False
+    from zoo.exports.convert import unavailable_reason
+
+    return unavailable_reason(spec.name) is None
 
 
 @contextlib.contextmanager
@@ -372,8 +386,9 @@ def write_report_files(result: Run, folder: Path) -> dict[str, str]:
 
 
 def save_model(model, dest: Path) -> Path:
-    """Save ``model`` in the native ``.keras`` format, atomically."""
-    with files.atomic_path(dest) as tmp:
+    """Save ``model`` in the native ``.keras`` format, atomically (without importing TensorFlow under another backend:
+    ``zoo.lazy_tensorflow``)."""
+    with files.atomic_path(dest) as tmp, tensorflow_unimported():
         model.save(tmp)
     return dest
 

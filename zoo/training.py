@@ -22,6 +22,7 @@ from zoo.build import check_fits, compile_model
 from zoo.devices import Device, resolve_device
 from zoo.errors import TrainingError
 from zoo.prepare import Prepared
+from zoo.seeding import set_seed
 from zoo.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
     The folder is removed when training completes.
     """
     device = device if isinstance(device, Device) else resolve_device(device)
-    keras.utils.set_random_seed(settings.seed)
+    set_seed(settings.seed)
     callbacks = list(callbacks or [])
     earlier: dict[str, list[float]] = {}
     if backup_dir is not None:

@@ -8,7 +8,9 @@ time the marker is replaced by what the matching function below makes from the f
 - ``<!-- zoo:results -->``: the reference results, from ``reference/*/report.json``;
 - ``<!-- zoo:exports -->``: the reference exports' validation, from the same reports' ``onnx`` records;
 - ``<!-- zoo:bench FILE -->``: the throughput summary of one committed pytest-benchmark JSON file under
-  ``benchmarks/results/`` (``zoo.bench.summary``, the table ``tox -e bench`` prints).
+  ``benchmarks/results/`` (``zoo.bench.summary``, the table ``tox -e bench`` prints);
+- ``<!-- zoo:peers FILE -->``: zoo against the plain PyTorch and plain Keras scripts in one such file
+  (``zoo.peer_table.summary``, the suite's closing table of ``benchmarks/test_peers.py``).
 
 (``benchmarks/results/README.md``, whose backend tables ``python -m zoo.backends --write`` generates, is included
 whole by the Benchmark results page.)
@@ -219,6 +221,22 @@ def exports_table(reference: Path = REFERENCE) -> str:
 # --- benchmark tables ---------------------------------------------------------------------------------------
 
 THROUGHPUT_TESTS = ("test_throughput[", "test_training_overhead[")
+PEER_TESTS = ("test_plain_peers[",)
+
+
+def _run_records(file: str, tests: tuple[str, ...], results: Path, what: str) -> tuple[str, list[dict]]:
+    """The saving date (``YYYY-MM-DD HH:MM``) of one committed benchmark run and the extra_info of its ``tests``."""
+    path = results / file
+    data = json.loads(path.read_text(encoding="utf-8"))
+    found = [b["extra_info"] for b in data["benchmarks"] if b["name"].startswith(tests)]
+    if not found:
+        raise ValueError(f"{path}: no {what}")
+    return data["datetime"][:16].replace("T", " "), found
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+            *("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)]
 
 
 def bench_table(file: str, results: Path = RESULTS) -> str:
@@ -227,21 +245,27 @@ def bench_table(file: str, results: Path = RESULTS) -> str:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from zoo import bench  # imports Keras: only for the page that asks
 
-    path = results / file
-    data = json.loads(path.read_text(encoding="utf-8"))
-    found = [b["extra_info"] for b in data["benchmarks"] if b["name"].startswith(THROUGHPUT_TESTS)]
-    if not found:
-        raise ValueError(f"{path}: no throughput cases")
-    headers, rows = bench.summary(found)
-    lines = [f"From `benchmarks/results/{file}` (saved {data['datetime'][:16].replace('T', ' ')} UTC; samples/s, "
-             "ratios per entry).", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    saved, found = _run_records(file, THROUGHPUT_TESTS, results, "throughput cases")
+    lines = [f"From `benchmarks/results/{file}` (saved {saved} UTC; samples/s, ratios per entry).", "",
+             *_markdown_table(*bench.summary(found))]
     peaks = sorted({(r["device"], r["matmul_peak_gflops"]) for r in found if r.get("matmul_peak_gflops")})
     if peaks:
         lines.append("")
         lines += [f"{device.upper()} dense float32 matmul peak measured in this run: {peak:,.1f} GFLOP/s."
                   for device, peak in peaks]
+    return "\n".join(lines) + "\n"
+
+
+def peers_table(file: str, results: Path = RESULTS) -> str:
+    """``zoo.peer_table.summary`` of one committed benchmark run: zoo against the plain PyTorch and plain Keras
+    scripts per entry, as Markdown, with the run's date and PyTorch version."""
+    from zoo import peer_table  # reads the records only
+
+    saved, found = _run_records(file, PEER_TESTS, results, "plain-script comparisons (test_plain_peers)")
+    torch = sorted({r.get("torch_version") or "?" for r in found})
+    lines = [f"From `benchmarks/results/{file}` (saved {saved} UTC; training samples/s on the steady state, fastest "
+             f"rounds; peak resident memory of each side's process; PyTorch {', '.join(torch)}).", "",
+             *_markdown_table(*peer_table.summary(found))]
     return "\n".join(lines) + "\n"
 
 
@@ -252,6 +276,7 @@ GENERATORS: dict[str, Callable[..., str]] = {
     "results": results_table,
     "exports": exports_table,
     "bench": bench_table,
+    "peers": peers_table,
 }
 
 

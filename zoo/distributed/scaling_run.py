@@ -83,15 +83,14 @@ def measure(options: Options) -> dict:
 
     spec = api.get_spec(options.model)  # an unknown name fails here, before TensorFlow or JAX start
     distribution = start_engine(options)
-    import keras
-
     from zoo import bench
     from zoo.devices import gpu_names
     from zoo.environment import cpu_name
+    from zoo.seeding import set_seed
 
     plan = distribution.batch(spec.fit.batch_size)
     data = bench.bench_data(spec, api.get_dataset(spec.dataset), options.data_dir)
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     with distribution.scope():
         model = api.create_model(options.model)
     steps = options.steps or round_steps(model, plan.global_)

@@ -30,6 +30,7 @@ from zoo.distributed.engines import engine_errors, gather_ints
 from zoo.distributed.distribution import Distribution, DistributionError
 from zoo.environment import cpu_name
 from zoo.prepare import Prepared
+from zoo.seeding import set_seed
 from zoo.specs import ModelSpec
 from zoo.training import EpochBackup, TrainResult, TrainSettings, check_finite, fit_model, read_history
 
@@ -81,7 +82,7 @@ def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, 
     """
     plan = distribution.batch(settings.batch_size)
     fit_data, dropped = data_for_fit(distribution, data)
-    keras.utils.set_random_seed(settings.seed)
+    set_seed(settings.seed)
     callbacks, earlier = list(callbacks or []), {}
     with interrupts.deferred(), engine_errors(distribution):
         if backup_dir is not None:
@@ -91,7 +92,7 @@ def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, 
         # Checked on a plain model (a check's two samples need not split over the replicas), then seeded
         # again, so the trained model starts from the weights a single-device run starts from.
         check_fits(spec, compile_model(spec, plugin), data, plugin)
-        keras.utils.set_random_seed(settings.seed)
+        set_seed(settings.seed)
         with distribution.scope():
             model = compile_model(spec, plugin)
             limit = steps_per_call_limit(distribution.engine, distribution.replicas)

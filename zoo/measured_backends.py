@@ -1,0 +1,77 @@
+"""Your own measurements of which backend trains an entry fastest, so ``--backend auto`` can choose for entries
+zoo's shipped table has never seen (a plugin's).
+
+Every ``zoo bench`` that times training records each entry's training samples/s under the backend it ran,
+per device, in ``$ZOO_HOME/backend_rates.json``. Once an entry has been measured under two or more
+backends on a device, ``zoo.backend_choice`` orders them from these figures, as it orders the built-in
+entries from the shipped table (``zoo/backend_table.json``); your figures win where both have the entry,
+since they were taken on your machine. Reads and writes JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "backend_rates.json"
+
+
+def rates_file() -> Path:
+    """``$ZOO_HOME/backend_rates.json``."""
+    from zoo.locations import zoo_home
+
+    return zoo_home() / FILE_NAME
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def record(results: Iterable[dict], path: Path | None = None) -> int:
+    """Keep the training rates among ``zoo.bench`` results (``mode == "train"``), newest per entry, device and
+    backend; returns how many were kept. The file is replaced atomically."""
+    from zoo import files
+
+    path = path or rates_file()
+    rates = _read(path)
+    kept = 0
+    for r in results:
+        value = r.get("samples_per_sec")
+        if r.get("mode") != "train" or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            continue
+        entry = rates.setdefault(str(r["device"]), {}).setdefault(str(r["model"]), {})
+        entry[str(r["backend"])] = {"train_samples_per_sec": round(float(value), 1),
+                                    "machine": str(r.get("device_name", "")),
+                                    "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        kept += 1
+    if kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_json(path, rates)
+    return kept
+
+
+def table(path: Path | None = None) -> dict[str, dict[str, dict]]:
+    """Your measurements as rows of the shipped table's shape (``{device: {entry: {"order", ...}}}``), for the
+    entries measured under two or more backends; malformed records are left out."""
+    devices: dict[str, dict[str, dict]] = {}
+    for device, entries in _read(path or rates_file()).items():
+        for entry, by_backend in (entries.items() if isinstance(entries, dict) else ()):
+            rates = {b: rec["train_samples_per_sec"] for b, rec in (by_backend or {}).items()
+                     if isinstance(rec, dict) and isinstance(rec.get("train_samples_per_sec"), int | float)}
+            if len(rates) < 2:
+                continue
+            newest = max(str(rec.get("measured", "")) for rec in by_backend.values() if isinstance(rec, dict))
+            machines = sorted({str(rec.get("machine", "")) for rec in by_backend.values() if isinstance(rec, dict)})
+            devices.setdefault(device, {})[entry] = {
+                "order": sorted(rates, key=lambda b: (-rates[b], b)), "train_samples_per_sec": rates,
+                "machine": f"your zoo bench ({', '.join(m for m in machines if m) or 'this machine'})",
+                "measured": newest}
+    return devices
