@@ -334,3 +334,27 @@ def test_a_damaged_rates_file_is_ignored(tmp_path, monkeypatch):
     assert measured_backends.table() == {}
     (tmp_path / measured_backends.FILE_NAME).write_text("[1, 2")
     assert measured_backends.table() == {} and choose("iris_mlp", "auto", "cpu", env={}).backend in ("jax", "tensorflow")
+
+
+def test_a_warning_the_parent_printed_is_not_printed_again_by_its_child_under_another_backend(monkeypatch, capsys):
+    """zoo run moves an entry to a child process under its backend: a broken plugin is still said once."""
+    import warnings
+
+    from zoo import child_run, cli
+    from zoo.errors import ZooWarning
+
+    monkeypatch.setattr(cli, "SHOWN_WARNINGS", [])
+    monkeypatch.setattr(warnings, "showwarning", cli._show_warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = cli._show_warning
+        warnings.warn("plugin 'x' failed to load: boom", ZooWarning)
+        warnings.warn("plugin 'x' failed to load: boom", ZooWarning)  # said once per command
+        handed = child_run._shown_warnings()
+        assert json.loads(handed[cli.SHOWN_ENV]) == ["plugin 'x' failed to load: boom"]
+        monkeypatch.setattr(cli, "SHOWN_WARNINGS", [])  # the child: a new process, the parent's list in its env
+        monkeypatch.setenv(cli.SHOWN_ENV, handed[cli.SHOWN_ENV])
+        warnings.warn("plugin 'x' failed to load: boom", ZooWarning)
+        warnings.warn("plugin 'y' raised in register_models", ZooWarning)
+    assert capsys.readouterr().err.splitlines() == ["zoo: warning: plugin 'x' failed to load: boom",
+                                                    "zoo: warning: plugin 'y' raised in register_models"]

@@ -97,11 +97,29 @@ def _is_fd(stream, fd: int) -> bool:
         return False
 
 
+# zoo's one-line warnings this command has printed, and those a parent zoo printed before running this one as
+# its child under another backend (zoo.child_run): a plugin's mistake is said once per command, not per process.
+SHOWN_WARNINGS: list[str] = []
+SHOWN_ENV = "ZOO_WARNINGS_SHOWN"
+
+
+def _shown_by_parent() -> set[str]:
+    try:
+        found = json.loads(os.environ.get(SHOWN_ENV) or "[]")
+    except ValueError:
+        return set()
+    return {str(m) for m in found} if isinstance(found, list) else set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     from zoo.errors import ZooWarning
 
     if issubclass(category, ZooWarning):
-        print(f"zoo: warning: {message}", file=sys.stderr)
+        text = str(message)
+        if text in SHOWN_WARNINGS or text in _shown_by_parent():
+            return
+        SHOWN_WARNINGS.append(text)
+        print(f"zoo: warning: {text}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
