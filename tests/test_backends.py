@@ -332,6 +332,8 @@ def test_a_damaged_rates_file_is_ignored(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     (tmp_path / measured_backends.FILE_NAME).write_text('{"cpu": {"x": {"jax": 3, "torch": {"train_samples_per_sec": "fast"}}}')
     assert measured_backends.table() == {}
+    (tmp_path / measured_backends.FILE_NAME).write_text('{"cpu": {"x": [1, 2], "y": null}}')
+    assert measured_backends.table() == {}
     (tmp_path / measured_backends.FILE_NAME).write_text("[1, 2")
     assert measured_backends.table() == {} and choose("iris_mlp", "auto", "cpu", env={}).backend in ("jax", "tensorflow")
 
@@ -340,20 +342,20 @@ def test_a_warning_the_parent_printed_is_not_printed_again_by_its_child_under_an
     """zoo run moves an entry to a child process under its backend: a broken plugin is still said once."""
     import warnings
 
-    from zoo import child_run, cli
+    from zoo import cli, said_warnings
     from zoo.errors import ZooWarning
 
-    monkeypatch.setattr(cli, "SHOWN_WARNINGS", [])
-    monkeypatch.setattr(warnings, "showwarning", cli._show_warning)
+    monkeypatch.setattr(said_warnings, "_said", [])
+    monkeypatch.delenv(said_warnings.ENV, raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = cli._show_warning
         warnings.warn("plugin 'x' failed to load: boom", ZooWarning)
         warnings.warn("plugin 'x' failed to load: boom", ZooWarning)  # said once per command
-        handed = child_run._shown_warnings()
-        assert json.loads(handed[cli.SHOWN_ENV]) == ["plugin 'x' failed to load: boom"]
-        monkeypatch.setattr(cli, "SHOWN_WARNINGS", [])  # the child: a new process, the parent's list in its env
-        monkeypatch.setenv(cli.SHOWN_ENV, handed[cli.SHOWN_ENV])
+        handed = said_warnings.handed_down()  # what zoo.child_run puts in the child's environment
+        assert json.loads(handed[said_warnings.ENV]) == ["plugin 'x' failed to load: boom"]
+        monkeypatch.setattr(said_warnings, "_said", [])  # the child: a new process, the parent's list in its env
+        monkeypatch.setenv(said_warnings.ENV, handed[said_warnings.ENV])
         warnings.warn("plugin 'x' failed to load: boom", ZooWarning)
         warnings.warn("plugin 'y' raised in register_models", ZooWarning)
     assert capsys.readouterr().err.splitlines() == ["zoo: warning: plugin 'x' failed to load: boom",

@@ -17,7 +17,7 @@ def test_each_peer_is_the_entrys_network(name):
     """Same parameter count as zoo's model, and its outputs are the entry's (classes or one value)."""
     model = api.get_spec(name).build()
     peer = plain_torch.PEERS[name]
-    assert plain_torch.param_count(peer) == model.count_params()
+    assert plain_torch.param_count(peer.build()) == model.count_params()
     net = peer.build().eval()
     sample = torch.zeros((2, *model.input_shape[1:]))
     if peer.channels_first:

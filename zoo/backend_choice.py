@@ -171,6 +171,8 @@ def plan(names: Iterable[str], requested: str | None, device: str = "cpu", **kwa
          ) -> list[tuple[str, list[str], dict[str, Choice]]]:
     """The entries grouped by the backend each trains under, groups in the order their first entry came:
     [(backend, names, {name: Choice})]."""
+    if requested == "auto" and kwargs.get("table") is None:
+        kwargs["table"] = load_table()  # read once for all the entries, not once each
     groups: dict[str, tuple[list[str], dict[str, Choice]]] = {}
     for name in names:
         choice = choose(name, requested, device, **kwargs)

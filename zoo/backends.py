@@ -258,6 +258,14 @@ def html_tables(comparisons: list[Comparison]) -> str:
 TABLE_SCHEMA = "zoo.backend_table/1"
 
 
+def choice_row(train: dict[str, float], machine: str, measured: str) -> dict:
+    """One entry's row of the choice table: the backends fastest first (ties by name), their training samples/s,
+    and where and when they were measured."""
+    return {"order": sorted(train, key=lambda b: (-train[b], b)),
+            "train_samples_per_sec": {b: round(r, 1) for b, r in sorted(train.items())},
+            "machine": machine, "measured": measured}
+
+
 def choice_table(comparisons: list[Comparison]) -> dict:
     """The table ``--backend auto`` chooses from (``zoo.backend_choice``), shipped as ``zoo/backend_table.json``:
     per device and entry, the backends in order of measured training samples/s, fastest first.
@@ -271,10 +279,7 @@ def choice_table(comparisons: list[Comparison]) -> dict:
         row = devices.setdefault(c.device, {}).get(c.model)
         if len(train) < 2 or (row and row["measured"] > c.created):
             continue
-        devices[c.device][c.model] = {
-            "order": sorted(train, key=lambda b: (-train[b], b)),
-            "train_samples_per_sec": {b: round(r, 1) for b, r in sorted(train.items())},
-            "machine": c.device_name, "measured": c.created}
+        devices[c.device][c.model] = choice_row(train, c.device_name, c.created)
     return {"schema": TABLE_SCHEMA, "measure": "training samples/s, steady state, the entry's batch size",
             "made_by": "python -m zoo.backends --table zoo/backend_table.json (from benchmarks/results)",
             "devices": {d: dict(sorted(rows.items())) for d, rows in sorted(devices.items())}}

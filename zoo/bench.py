@@ -24,11 +24,11 @@ import keras
 import numpy as np
 
 from zoo import api, environment
+from zoo.bench_data import bench_data, first_rows
 from zoo.devices import Device, gpu_names, resolve_device
 from zoo.errors import ExportError
 from zoo.flops import forward_flops, forward_macs, training_flops
 from zoo.memory import PeakWindow
-from zoo.bench_data import bench_data, first_rows
 from zoo.prepare import Prepared
 from zoo.seeding import set_seed
 from zoo.specs import DatasetSpec, ModelSpec

@@ -27,11 +27,12 @@ def run_child(argv: list[str], backend: str, choices: dict) -> int:
     going where this process's goes; its exit code. ``choices``: the entries' zoo.backend_choice.Choice, which
     the child records in their reports instead of its own ``--backend`` (zoo.backend_choice.inherited)."""
     from zoo.backend_choice import CHOICE_ENV
+    from zoo.said_warnings import handed_down
 
     source = str(Path(__file__).resolve().parent.parent)  # this very zoo, installed or not
     env = {**os.environ, "KERAS_BACKEND": backend, CHOICE_ENV: json.dumps({n: c.record() for n, c in choices.items()}),
            "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])]),
-           **_shown_warnings()}
+           **handed_down()}  # what this command has said, for the child not to say again
     streams = {"stdout": sys.stdout, "stderr": sys.stderr}
     # Under a test's captured streams (no file descriptor) the child's output is relayed once it ends.
     piped = {key: subprocess.PIPE for key, stream in streams.items() if not _has_fd(stream)}
@@ -42,15 +43,6 @@ def run_child(argv: list[str], backend: str, choices: dict) -> int:
     for key in piped:
         streams[key].write(getattr(child, key) or "")
     return child.returncode
-
-
-def _shown_warnings() -> dict[str, str]:
-    """The warnings this command has printed, for the child not to print again (zoo.cli._show_warning)."""
-    cli = sys.modules.get("zoo.cli")
-    if cli is None:
-        return {}
-    shown = [*cli._shown_by_parent(), *cli.SHOWN_WARNINGS]
-    return {cli.SHOWN_ENV: json.dumps(shown)} if shown else {}
 
 
 def _has_fd(stream) -> bool:

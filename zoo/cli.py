@@ -24,7 +24,10 @@ RUNS_HELP = "folder of runs (default: $ZOO_HOME/runs, ~/.local/share/zoo/runs)"
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted, 143 terminated)."""
+    from zoo.said_warnings import new_command
+
     warnings.showwarning = _show_warning
+    new_command()  # once per command: main() called again in one process (a notebook, a test) says them again
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv)
     args.argv = argv  # a multi-worker run re-runs itself supervised
@@ -97,29 +100,13 @@ def _is_fd(stream, fd: int) -> bool:
         return False
 
 
-# zoo's one-line warnings this command has printed, and those a parent zoo printed before running this one as
-# its child under another backend (zoo.child_run): a plugin's mistake is said once per command, not per process.
-SHOWN_WARNINGS: list[str] = []
-SHOWN_ENV = "ZOO_WARNINGS_SHOWN"
-
-
-def _shown_by_parent() -> set[str]:
-    try:
-        found = json.loads(os.environ.get(SHOWN_ENV) or "[]")
-    except ValueError:
-        return set()
-    return {str(m) for m in found} if isinstance(found, list) else set()
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     from zoo.errors import ZooWarning
+    from zoo.said_warnings import first_time
 
     if issubclass(category, ZooWarning):
-        text = str(message)
-        if text in SHOWN_WARNINGS or text in _shown_by_parent():
-            return
-        SHOWN_WARNINGS.append(text)
-        print(f"zoo: warning: {text}", file=sys.stderr)
+        if first_time(str(message)):  # once per command, child processes under another backend included
+            print(f"zoo: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

@@ -61,17 +61,18 @@ def record(results: Iterable[dict], path: Path | None = None) -> int:
 def table(path: Path | None = None) -> dict[str, dict[str, dict]]:
     """Your measurements as rows of the shipped table's shape (``{device: {entry: {"order", ...}}}``), for the
     entries measured under two or more backends; malformed records are left out."""
+    from zoo.backends import choice_row
+
     devices: dict[str, dict[str, dict]] = {}
     for device, entries in _read(path or rates_file()).items():
         for entry, by_backend in (entries.items() if isinstance(entries, dict) else ()):
-            rates = {b: rec["train_samples_per_sec"] for b, rec in (by_backend or {}).items()
-                     if isinstance(rec, dict) and isinstance(rec.get("train_samples_per_sec"), int | float)}
-            if len(rates) < 2:
+            records = {b: rec for b, rec in (by_backend.items() if isinstance(by_backend, dict) else ())
+                       if isinstance(rec, dict) and isinstance(rec.get("train_samples_per_sec"), int | float)}
+            if len(records) < 2:
                 continue
-            newest = max(str(rec.get("measured", "")) for rec in by_backend.values() if isinstance(rec, dict))
-            machines = sorted({str(rec.get("machine", "")) for rec in by_backend.values() if isinstance(rec, dict)})
-            devices.setdefault(device, {})[entry] = {
-                "order": sorted(rates, key=lambda b: (-rates[b], b)), "train_samples_per_sec": rates,
-                "machine": f"your zoo bench ({', '.join(m for m in machines if m) or 'this machine'})",
-                "measured": newest}
+            machines = sorted({str(rec.get("machine", "")) for rec in records.values()} - {""})
+            devices.setdefault(device, {})[entry] = choice_row(
+                {b: rec["train_samples_per_sec"] for b, rec in records.items()},
+                f"your zoo bench ({', '.join(machines) or 'this machine'})",
+                max(str(rec.get("measured", "")) for rec in records.values()))
     return devices

@@ -88,10 +88,12 @@ def build_reference(dest: Path, data_dir: str | None, seeds: int | tuple[int, ..
 def _choices(names: list[str], requested: str, here: str) -> dict[str, Choice]:
     """Each entry's backend for ``--backend requested`` (``here``: this process's), with zoo run's notes on where
     each goes."""
-    from zoo.backend_choice import choose, device_kind, notes
+    from zoo import backend_choice
 
-    choices = {name: choose(name, requested, device_kind()) for name in names}
-    for line in notes(choices, here):
+    table = backend_choice.load_table() if requested == "auto" else None  # read once for all the entries
+    device = backend_choice.device_kind()
+    choices = {name: backend_choice.choose(name, requested, device, table=table) for name in names}
+    for line in backend_choice.notes(choices, here):
         print(f"zoo: note: {line}", file=sys.stderr)
     return choices
 

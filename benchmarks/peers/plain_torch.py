@@ -139,6 +139,6 @@ class Trainer:
         return end - start, steps - WARM_STEPS, end - warm_end
 
 
-def param_count(peer: Peer) -> int:
-    """The peer network's trainable parameters (the suite checks it equals the zoo model's)."""
-    return sum(p.numel() for p in peer.build().parameters() if p.requires_grad)
+def param_count(model: nn.Module) -> int:
+    """A network's trainable parameters (the suite checks a peer's equals the zoo model's)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

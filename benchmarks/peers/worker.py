@@ -77,7 +77,7 @@ def _torch_side(args, x: np.ndarray, y: np.ndarray) -> tuple[Callable[[], tuple[
     """The hand-written PyTorch script (``benchmarks.peers.plain_torch``)."""
     import torch
 
-    from benchmarks.peers.plain_torch import PEERS, Trainer, tensors
+    from benchmarks.peers.plain_torch import PEERS, Trainer, param_count, tensors
     from zoo import api
 
     if args.device == "gpu" and not torch.cuda.is_available():
@@ -95,7 +95,7 @@ def _torch_side(args, x: np.ndarray, y: np.ndarray) -> tuple[Callable[[], tuple[
     one_round()  # warm-up: allocation, the kernels' first calls
     return one_round, {"backend": "torch", "batch_size": batch, "torch_version": torch.__version__,
                        "torch_threads": torch.get_num_threads(),
-                       "param_count": sum(p.numel() for p in trainer.model.parameters())}
+                       "param_count": param_count(trainer.model)}
 
 
 def _round_rows(args) -> tuple[np.ndarray, np.ndarray]:
