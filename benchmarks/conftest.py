@@ -27,6 +27,9 @@ def pytest_addoption(parser):
     group.addoption("--zoo-seconds", type=float, default=2.0, help="timed seconds per case (default: 2)")
     group.addoption("--zoo-backend", default="auto", choices=("auto", "tensorflow", "jax", "torch"),
                     help="backend of zoo's side in the plain-script comparison (default: auto, zoo run's default)")
+    group.addoption("--zoo-precision", default="float32",
+                    help="what the throughput suite's training cases compute in, comma-separated: float32, "
+                         "mixed_bfloat16 (default: float32); each is its own case, so one run ranks them")
 
 
 def _models(config) -> list[str]:
@@ -38,7 +41,9 @@ def _models(config) -> list[str]:
 def pytest_generate_tests(metafunc):
     devices = metafunc.config.getoption("--zoo-devices").split(",")
     if "case" in metafunc.fixturenames:
-        metafunc.parametrize("case", bench.cases(_models(metafunc.config), devices), ids=lambda c: c.id)
+        precisions = metafunc.config.getoption("--zoo-precision").split(",")
+        metafunc.parametrize("case", bench.cases(_models(metafunc.config), devices, precisions=precisions),
+                             ids=lambda c: c.id)
     if "target_model" in metafunc.fixturenames:
         metafunc.parametrize("target_model", _models(metafunc.config))
     if "overhead_case" in metafunc.fixturenames:

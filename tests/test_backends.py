@@ -114,14 +114,14 @@ def test_the_command_fails_when_any_backend_group_failed(monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="the jax Keras backend is not installed")
 def test_auto_runs_each_entry_under_its_fastest_backend_and_reports_why(tmp_path, monkeypatch, capsys):
-    """One command, two backends: the entry JAX trains fastest runs in a JAX child, the other here."""
+    """One command with zoo run's defaults (no --backend, no KERAS_BACKEND), two backends: the entry JAX trains
+    fastest runs in a JAX child, which exports through its TensorFlow converter child, the other here."""
     import zoo.backend_choice
     from zoo.cli import main
 
     monkeypatch.delenv("KERAS_BACKEND", raising=False)  # a KERAS_BACKEND the user set would win over auto
     monkeypatch.setattr(zoo.backend_choice, "load_table", lambda: TABLE)
-    code = main(["run", "fn_square", "iris_mlp", "--epochs", "1", "--backend", "auto", "--no-export", "--out",
-                 str(tmp_path)])
+    code = main(["run", "fn_square", "iris_mlp", "--epochs", "1", "--device", "cpu", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 0, err[-3000:]
     assert "zoo: note: iris_mlp: auto: JAX trains iris_mlp fastest on CPU" in err
@@ -130,7 +130,8 @@ def test_auto_runs_each_entry_under_its_fastest_backend_and_reports_why(tmp_path
     assert iris["environment"]["backend"] == "jax"
     assert iris["environment"]["backend_choice"]["requested"] == "auto"
     assert iris["environment"]["backend_choice"]["why"].startswith("auto: JAX trains iris_mlp fastest")
-    assert iris["onnx"] == {"skipped": "zoo run --no-export"}  # the option reached the child
+    assert len(iris["history"]["loss"]) == 1  # --epochs reached the child
+    assert iris["onnx"]["file"] == "model.onnx" and (tmp_path / "iris_mlp" / "model.onnx").stat().st_size > 0
     assert square["environment"]["backend_choice"]["backend"] == square["environment"]["backend"]
     assert square["environment"]["backend_choice"]["requested"] == "auto"
 
@@ -199,7 +200,7 @@ def test_a_keras_backend_the_user_set_wins_over_the_default_quietly(placed, monk
     assert main(["run", "iris_mlp", "fn_square"]) == 0
     assert capsys.readouterr().err == ""  # as zoo run was before auto became the default; the report says why
     assert {name: backend for name, (backend, _) in placed.items()} == {"iris_mlp": "here", "fn_square": "here"}
-    assert placed["iris_mlp"][1].record() == {"backend": here, "requested": "auto",
+    assert placed["iris_mlp"][1].record() == {"backend": here, "precision": "float32", "requested": "auto",
                                               "why": f"KERAS_BACKEND={here} set in the environment wins over auto"}
 
 
@@ -211,22 +212,6 @@ def test_with_distribute_the_default_keeps_this_processs_backend(placed, capsys)
     assert {name: backend for name, (backend, _) in placed.items()} == {"iris_mlp": "here", "mnist_cnn": "here"}
     assert placed["iris_mlp"][1].why.startswith("auto: --distribute keeps")
     assert capsys.readouterr().err == ""
-
-
-@pytest.mark.skipif(not JAX, reason="the jax Keras backend is not installed")
-def test_zoo_run_as_the_readme_says_trains_iris_under_jax_and_exports_it(tmp_path):
-    """The real command, with no --backend and no KERAS_BACKEND: a JAX child trains, a TensorFlow one converts."""
-    env = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "ZOO_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-m", "zoo", "run", "iris_mlp", "--epochs", "1", "--device", "cpu"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "zoo: note: iris_mlp: auto: JAX trains iris_mlp fastest on CPU" in done.stderr
-    folder = tmp_path / "home" / "runs" / "iris_mlp"
-    report = json.loads((folder / "report.json").read_text())
-    assert report["environment"]["backend"] == "jax"
-    assert report["environment"]["backend_choice"]["requested"] == "auto"
-    assert report["environment"]["backend_choice"]["backend"] == "jax"
-    assert report["onnx"]["file"] == "model.onnx" and (folder / "model.onnx").stat().st_size > 0
 
 
 @pytest.mark.skipif(not JAX, reason="the jax Keras backend is not installed")
@@ -271,7 +256,8 @@ def test_zoo_train_chooses_as_zoo_run_does_before_keras_is_imported(monkeypatch)
     here = zoo.backend_choice.configured_backend()
     other = next(b for b in ("jax", "tensorflow") if b != here)
     assert _backend_for("iris_mlp", None, "cpu") is None
-    assert _backend_for("iris_mlp", here, "cpu") == {"backend": here, "requested": here, "why": f"--backend {here}"}
+    assert _backend_for("iris_mlp", here, "cpu") == {"backend": here, "precision": "float32", "requested": here,
+                                                     "why": f"--backend {here}"}
     with pytest.raises(ZooError, match="already imported"):
         _backend_for("iris_mlp", other, "cpu")
     if here == "tensorflow":  # auto wants JAX for iris_mlp: it keeps this process's backend and says why

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from zoo import api, memory, peer_table
+from zoo.backend_choice import Choice
 
 torch = pytest.importorskip("torch", reason="the plain PyTorch peers need torch (pip install torch==2.13.0)")
 
@@ -65,7 +66,7 @@ def _record(**over) -> dict:
                                     {"seconds": 2.0, "steady_steps": 9, "steady_seconds": 2 * 9 * 32 / rate}],
                             end={"peak_rss_bytes": peak * 2**20})
         sides[name] = side
-    return compare.record("m", "cpu", "jax", "auto: why", 32, 10, sides)
+    return compare.record("m", "cpu", Choice("jax", "auto", "auto: why", "table"), 32, 10, sides)
 
 
 def test_record_compares_the_fastest_rounds():
@@ -74,6 +75,7 @@ def test_record_compares_the_fastest_rounds():
     assert r["zoo_over_torch"] == pytest.approx(2.0) and r["zoo_over_keras"] == pytest.approx(4.0)
     assert r["zoo_round_samples_per_sec"] == pytest.approx(320.0)  # the fastest whole round: 10 × 32 in 1 s
     assert r["memory_over_keras"] == pytest.approx(1.2) and r["rounds"] == 2
+    assert (r["backend"], r["precision"], r["backend_choice"]) == ("jax", "float32", "auto: why")
 
 
 def test_peer_table():

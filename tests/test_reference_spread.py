@@ -20,13 +20,19 @@ def _report(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", BUILTIN)
-def test_each_entry_was_trained_under_the_backend_auto_picks(name):
-    """The backend the shipped table puts first for the CPU (every backend installed, no KERAS_BACKEND)."""
+def test_each_entry_was_trained_under_the_backend_auto_picks(name, monkeypatch):
+    """The backend and precision the shipped table puts first for the CPU (every backend installed, no
+    KERAS_BACKEND) on a CPU like the one that built the set: one with AMX-BF16, as the set's reports record."""
+    from zoo import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda path="/proc/cpuinfo": frozenset({precision.CPU_FEATURE}))
     wanted = choose(name, "auto", "cpu", env={}, is_installed=lambda backend: True)
-    recorded = _report(name)["environment"]
+    report = _report(name)
+    recorded = report["environment"]
     assert recorded.get("backend") == wanted.backend, f"{name}: built under {recorded.get('backend')}, auto picks " \
                                                       f"{wanted.backend} ({wanted.why})"
     assert (recorded.get("backend_choice") or {}).get("requested") == "auto"
+    assert report["training"].get("precision", "float32") == wanted.precision, f"{name}: {wanted.why}"
 
 
 def rounding(value: float) -> float:

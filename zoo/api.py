@@ -124,7 +124,7 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
           epochs: int | None = None, batch_size: int | None = None, seed: int = 0, device: str = "auto",
           resume: bool = False, verbose: str | int = "auto", mobile: bool = False, int8: bool = False,
           distribute: str = "none", scale_batch: bool = False, cpu_devices: int | None = None,
-          backend: str | None = None) -> Run | None:
+          backend: str | None = None, precision: str = "auto") -> Run | None:
     """What ``zoo run NAME`` does: train, evaluate, export and report ``name``; returns the Run.
 
     Saved to ``out`` (default: the user's runs folder, ``zoo.locations.runs_dir()``). ``mobile`` and
@@ -146,6 +146,9 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     - once Keras is imported, ``auto`` keeps that backend and the report says so (``environment.backend_choice``),
       and an explicit backend other than it raises ZooError: use ``zoo run NAME --backend B``, which trains in
       a child process, instead.
+
+    ``precision`` is chosen as ``zoo run --precision`` chooses (``auto``, ``float32``, ``mixed_bfloat16``); with no
+    backend asked for, ``auto`` trains in float32.
     """
     import warnings
 
@@ -154,7 +157,8 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
 
     options = RunOptions(epochs=epochs, batch_size=batch_size, seed=seed, device=device, data_dir=data_dir,
                          out=Path(out) if out is not None else None, verbose=verbose, resume=resume, mobile=mobile,
-                         int8=int8, backend_choice=_backend_for(name, backend, device, distribute != "none"))
+                         int8=int8,
+                         backend_choice=_backend_for(name, backend, device, distribute != "none", precision))
     distribution = None
     if distribute != "none" or cpu_devices is not None:
         from zoo.distributed.engines import setup_distribution
@@ -169,9 +173,11 @@ def train(name: str, *, out: str | Path | None = None, data_dir: str | Path | No
     return run
 
 
-def _backend_for(name: str, backend: str | None, device: str, distributed: bool = False) -> dict[str, str] | None:
-    """``train``'s backend: chosen as ``zoo run --backend`` chooses, and set for Keras if it is not imported yet."""
-    if backend is None:
+def _backend_for(name: str, backend: str | None, device: str, distributed: bool = False,
+                 precision: str = "auto") -> dict[str, str] | None:
+    """``train``'s backend and precision: chosen as ``zoo run --backend`` and ``--precision`` choose, the backend
+    set for Keras if it is not imported yet."""
+    if backend is None and precision == "auto":
         return None
     import os
     import sys
@@ -179,7 +185,8 @@ def _backend_for(name: str, backend: str | None, device: str, distributed: bool 
     from zoo import backend_choice
     from zoo.errors import ZooError
 
-    choice = backend_choice.choose(name, backend, backend_choice.device_kind(device), distributed=distributed)
+    kind = backend_choice.device_kind(device)
+    choice = backend_choice.choose(name, backend, kind, distributed=distributed, precision=precision)
     here = backend_choice.configured_backend()
     if choice.backend == here:
         return choice.record()
@@ -188,8 +195,10 @@ def _backend_for(name: str, backend: str | None, device: str, distributed: bool 
         return choice.record()
     label = backend_choice.LABELS.get
     if backend == "auto":  # a choice of speed only: train under the backend this process already has
+        kept = backend_choice.choose(name, here, kind, precision=precision).precision  # as measured for this backend
         return backend_choice.Choice(here, "auto", f"{choice.why}; but Keras was already imported under "
-                                                   f"{label(here, here)} in this process, so {label(here, here)}").record()
+                                                   f"{label(here, here)} in this process, so {label(here, here)}",
+                                     precision=kept).record()
     raise ZooError(f"backend={backend!r}: Keras was already imported under {label(here, here)} in this process and "
                    f"cannot switch; call zoo.train before anything imports Keras, or run 'zoo run {name} "
                    f"--backend {backend}'")

@@ -19,16 +19,18 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.precision import BACKEND_LABELS, FLOAT32, POLICIES, label, split, unusable, variant
+from zoo.precision import REQUESTS as PRECISION_REQUESTS
 
 BACKENDS = ("tensorflow", "jax", "torch")
 REQUESTS = ("auto", *BACKENDS)
 FALLBACK = "tensorflow"
-LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+LABELS = BACKEND_LABELS
 TABLE = Path(__file__).with_name("backend_table.json")
 # How a parent `zoo run` tells the child it started for one backend why each entry went there.
 CHOICE_ENV = "ZOO_BACKEND_CHOICE"
@@ -36,19 +38,26 @@ CHOICE_ENV = "ZOO_BACKEND_CHOICE"
 
 @dataclass(frozen=True)
 class Choice:
-    """The backend an entry trains under, what the user asked for, and why (one line, for the report)."""
+    """The backend an entry trains under, in which precision, what the user asked for, and why (one line,
+    for the report)."""
 
     backend: str
     # auto, tensorflow, jax, torch, or "default" (none asked for, as zoo.train(backend=None): Keras' own choice)
     requested: str
     why: str
     # What decided it, for the notes zoo run prints (not recorded): "table" (auto, measured), "fallback" (auto,
-    # nothing measured), "environment" (KERAS_BACKEND over auto), "kept" (auto with --distribute), "flag", "keras".
+    # nothing measured), "environment" (KERAS_BACKEND over auto), "kept" (auto with --distribute), "flag", "keras",
+    # "precision" (a backend asked for or set, its precision from the table).
     source: str = field(default="", compare=False)
+    precision: str = FLOAT32  # what training computes in (zoo.precision)
 
     def record(self) -> dict[str, str]:
         """What ``report.json`` records under ``environment.backend_choice``."""
-        return {"backend": self.backend, "requested": self.requested, "why": self.why}
+        return {"backend": self.backend, "precision": self.precision, "requested": self.requested, "why": self.why}
+
+    def flags(self) -> list[str]:
+        """The ``zoo run`` options that train exactly this choice (a seed's or a child's process)."""
+        return ["--backend", self.backend, "--precision", self.precision]
 
 
 def installed(backend: str) -> bool:
@@ -103,35 +112,75 @@ def device_kind(requested: str = "auto") -> str:
 
 def choose(entry: str, requested: str | None, device: str = "cpu", *, env: Mapping[str, str] | None = None,
            table: dict[str, Any] | None = None, is_installed: Callable[[str], bool] | None = None,
-           distributed: bool = False) -> Choice:
-    """The backend ``entry`` trains under for ``--backend requested`` on ``device``; ``requested`` None: no backend
-    asked for (``zoo.train``'s default), so Keras' own choice. ``distributed``: a ``--distribute`` run, for which
-    ``auto`` keeps this process's backend.
+           distributed: bool = False, precision: str = "auto") -> Choice:
+    """The backend ``entry`` trains under for ``--backend requested`` on ``device``, and its precision for
+    ``--precision precision``; ``requested`` None: no backend asked for (``zoo.train``'s default), so Keras' own
+    choice. ``distributed``: a ``--distribute`` run, for which ``auto`` keeps this process's backend.
 
-    Raises ZooError when an explicitly requested backend is not installed.
+    ``precision`` auto takes a mixed-precision variant only where the table measured it faster for the entry
+    under the chosen backend and this hardware computes it natively (``zoo.precision.unusable``).
+    Raises ZooError when an explicitly requested backend is not installed, or a request is unknown.
     """
     env = os.environ if env is None else env
     is_installed = is_installed or installed
+    if precision not in PRECISION_REQUESTS:
+        raise ZooError(f"--precision {precision}: choose one of {', '.join(PRECISION_REQUESTS)}")
     set_by_user = env.get("KERAS_BACKEND") or None
     if requested is None:
-        return _unasked(configured_backend(env), set_by_user)
-    if requested in BACKENDS:
+        chosen = _unasked(configured_backend(env), set_by_user)
+    elif requested in BACKENDS:
         if not is_installed(requested):
             raise ZooError(f"--backend {requested}: {LABELS[requested]} is not installed; 'pip install {requested}'")
         over = f" (over KERAS_BACKEND={set_by_user})" if set_by_user and set_by_user != requested else ""
-        return Choice(requested, requested, f"--backend {requested}{over}", "flag")
-    if requested != "auto":
+        chosen = Choice(requested, requested, f"--backend {requested}{over}", "flag")
+    elif requested != "auto":
         raise ZooError(f"--backend {requested}: choose one of {', '.join(REQUESTS)}")
-    if set_by_user:
-        return Choice(set_by_user, "auto", f"KERAS_BACKEND={set_by_user} set in the environment wins over auto",
-                      "environment")
-    if distributed:
+    elif set_by_user:
+        chosen = Choice(set_by_user, "auto", f"KERAS_BACKEND={set_by_user} set in the environment wins over auto",
+                        "environment")
+    elif distributed:
         # The table measured one process training alone, and a cluster is described for one backend (TF_CONFIG,
         # KERAS_DISTRIBUTION_*): a data-parallel run stays where it was before auto became the default.
         here = configured_backend(env)
-        return Choice(here, "auto", f"auto: --distribute keeps {LABELS.get(here, here)}, this process's backend "
-                                    "(the table measured single-process training)", "kept")
-    return _fastest(entry, device, table if table is not None else load_table(), is_installed)
+        chosen = Choice(here, "auto", f"auto: --distribute keeps {LABELS.get(here, here)}, this process's backend "
+                                      "(the table measured single-process training)", "kept")
+    else:
+        table = table if table is not None else load_table()
+        return _fastest(entry, device, table, is_installed, precision)
+    if precision in POLICIES:
+        return replace(chosen, precision=precision, why=f"{chosen.why}; --precision {precision}")
+    if requested is None or chosen.source == "kept":  # nothing measured applies: float32, as Keras trains
+        return chosen
+    table = table if table is not None else load_table()
+    return _with_measured_precision(chosen, entry, device, table)
+
+
+def _row(entry: str, device: str, table: dict[str, Any]) -> dict[str, Any]:
+    row = (table.get("devices", {}).get(device) or {}).get(entry)
+    return row if isinstance(row, dict) else {}
+
+
+def _variants(row: dict[str, Any]) -> list[str]:
+    """The row's order, fastest first, without names this zoo does not know."""
+    return [v for v in row.get("order") or [] if isinstance(v, str)
+            and split(v)[0] in BACKENDS and split(v)[1] in POLICIES]
+
+
+def _measured(row: dict[str, Any], order: list[str]) -> str:
+    rates = row.get("train_samples_per_sec", {})
+    shown = ", ".join(f"{label(v)} {rates[v]:,.0f}" for v in order if isinstance(rates.get(v), int | float))
+    return f"samples/s: {shown}; {row.get('machine', '?')}, {str(row.get('measured', '?'))[:10]}"
+
+
+def _with_measured_precision(chosen: Choice, entry: str, device: str, table: dict[str, Any]) -> Choice:
+    """``chosen``'s backend in the precision measured fastest for it, where this hardware has it (auto)."""
+    row = _row(entry, device, table)
+    order = [v for v in _variants(row) if split(v)[0] == chosen.backend]
+    best = next((v for v in order if unusable(split(v)[1], device) is None), chosen.backend)
+    if split(best)[1] == FLOAT32:
+        return chosen
+    return replace(chosen, precision=split(best)[1], source="precision",
+                   why=f"{chosen.why}; auto precision: {label(best)} trains {entry} fastest ({_measured(row, order)})")
 
 
 def _unasked(backend: str, set_by_user: str | None) -> Choice:
@@ -145,33 +194,46 @@ def _unasked(backend: str, set_by_user: str | None) -> Choice:
     return Choice(backend, "default", why, "keras")
 
 
-def _fastest(entry: str, device: str, table: dict[str, Any], is_installed: Callable[[str], bool]) -> Choice:
-    row = (table.get("devices", {}).get(device) or {}).get(entry)
-    if not row or not row.get("order"):
-        return Choice(FALLBACK, "auto", f"auto: {entry} has no {device.upper()} training benchmark under two or more "
-                                        f"backends; {LABELS[FALLBACK]} by default", "fallback")
-    order = [b for b in row["order"] if b in BACKENDS]
-    missing = [b for b in order if not is_installed(b)]
-    usable = [b for b in order if b not in missing]
-    best = usable[0] if usable else FALLBACK
-    rates = row.get("train_samples_per_sec", {})
-    measured = ", ".join(f"{LABELS[b]} {rates[b]:,.0f}" for b in order if b in rates)
-    where = f"{row.get('machine', '?')}, {str(row.get('measured', '?'))[:10]}"
-    if best == order[0]:
-        why = f"auto: {LABELS[best]} trains {entry} fastest on {device.upper()} (samples/s: {measured}; {where})"
+def _fastest(entry: str, device: str, table: dict[str, Any], is_installed: Callable[[str], bool],
+             precision: str = "auto") -> Choice:
+    """``auto``: the first variant in the entry's row whose backend is installed and whose precision this hardware
+    computes natively (or, with an explicit ``precision``, the fastest backend in it)."""
+    row = _row(entry, device, table)
+    order = _variants(row)
+    if not order:
+        chosen = Choice(FALLBACK, "auto", f"auto: {entry} has no {device.upper()} training benchmark under two or "
+                                          f"more backends; {LABELS[FALLBACK]} by default", "fallback")
+        return chosen if precision == "auto" else replace(chosen, precision=precision,
+                                                          why=f"{chosen.why}; --precision {precision}")
+    if precision != "auto":  # that precision's measured order, else its backends in their fastest variant's
+        order = ([v for v in order if split(v)[1] == precision]
+                 or list(dict.fromkeys(variant(split(v)[0], precision) for v in order)))
+    skipped: list[str] = []
+    for name in order:
+        backend, policy = split(name)
+        if not is_installed(backend):
+            skipped.append(f"{label(name)} (pip install {backend}) not installed")
+        elif precision == "auto" and (reason := unusable(policy, device)):
+            skipped.append(f"{label(name)} not usable ({reason})")
+        else:
+            break
     else:
-        ahead = order[:order.index(best)] if best in order else order
-        skipped = ", ".join(f"{LABELS[b]} (pip install {b})" for b in ahead)
-        why = (f"auto: faster {skipped} not installed, so {LABELS[best]} trains {entry} on {device.upper()} "
-               f"(samples/s: {measured}; {where})")
-    return Choice(best, "auto", why, "table")
+        name, backend, policy = FALLBACK, FALLBACK, FLOAT32 if precision == "auto" else precision
+    shown = _measured(row, _variants(row))
+    if not skipped:
+        why = f"auto: {label(name)} trains {entry} fastest on {device.upper()} ({shown})"
+    else:
+        why = f"auto: faster {', '.join(skipped)}, so {label(name)} trains {entry} on {device.upper()} ({shown})"
+    if precision != "auto":
+        why += f"; --precision {precision}"
+    return Choice(backend, "auto", why, "table", policy)
 
 
 def plan(names: Iterable[str], requested: str | None, device: str = "cpu", **kwargs: Any
          ) -> list[tuple[str, list[str], dict[str, Choice]]]:
     """The entries grouped by the backend each trains under, groups in the order their first entry came:
     [(backend, names, {name: Choice})]."""
-    if requested == "auto" and kwargs.get("table") is None:
+    if requested is not None and kwargs.get("table") is None:
         kwargs["table"] = load_table()  # read once for all the entries, not once each
     groups: dict[str, tuple[list[str], dict[str, Choice]]] = {}
     for name in names:
@@ -187,10 +249,11 @@ def notes(choices: Mapping[str, Choice], here: str) -> list[str]:
     (``choices``: each entry's Choice; ``here``: this process's backend): one per entry the table placed or that
     moves off ``here``. None where auto kept what zoo run did before it was the default (nothing measured,
     --distribute) or a KERAS_BACKEND the user set overrode it (the report says so): the default stays quiet
-    where it chose nothing."""
+    where it chose nothing. A precision the table chose for a backend you named (or set) is said too: it changes
+    how training computes."""
     return [f"{name}: {choice.why}" for name, choice in choices.items()
-            if choice.requested == "auto" and choice.source != "environment"
-            and (choice.source == "table" or choice.backend != here)]
+            if choice.source == "precision" or (choice.requested == "auto" and choice.source != "environment"
+                                                and (choice.source == "table" or choice.backend != here))]
 
 
 def inherited(names: Iterable[str], backend: str, env: Mapping[str, str] | None = None) -> dict[str, Choice]:
@@ -204,7 +267,9 @@ def inherited(names: Iterable[str], backend: str, env: Mapping[str, str] | None 
     for name in names:
         record = handed.get(name) if isinstance(handed, dict) else None
         if isinstance(record, dict) and record.get("backend") == backend:
-            found[name] = Choice(backend, str(record.get("requested")), str(record.get("why")))
+            policy = record.get("precision")
+            found[name] = Choice(backend, str(record.get("requested")), str(record.get("why")),
+                                 precision=policy if policy in POLICIES else FLOAT32)
     return found
 
 

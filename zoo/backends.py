@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo.precision import FLOAT32, label, split, variant
+
 BACKENDS = ("tensorflow", "jax", "torch")
-LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 # (column heading, benchmark mode, batch size; None: the entry's own training batch)
 MEASURES = (("train", "train", None), ("Keras b1", "infer_keras", 1), ("Keras b256", "infer_keras", 256))
 START, END = "<!-- zoo.backends:start -->", "<!-- zoo.backends:end -->"
@@ -113,7 +114,7 @@ def speedup_markdown(speedups: list[Speedup]) -> str:
         seen = {s.backend for s in group}
         backends = [b for b in BACKENDS if b in seen] + sorted(seen - set(BACKENDS))
         by = {(s.model, s.backend): s for s in group}
-        headers = ["entry"] + [f"{LABELS.get(b, b)} zoo/plain (steady; whole calls; steps per call)" for b in backends]
+        headers = ["entry"] + [f"{label(b)} zoo/plain (steady; whole calls; steps per call)" for b in backends]
         lines = [f"**{device.upper()}: {name}**, zoo's training path over a plain Keras script "
                  f"(benchmark runs of {', '.join(sorted({s.created[:10] for s in group}))})", "",
                  "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -132,6 +133,8 @@ def _rates(benchmarks: list, created: str, source: str) -> Iterable[Rate]:
             continue
         value = extra.get("samples_per_sec")
         backend, model = extra.get("backend"), extra.get("model")
+        if isinstance(backend, str):  # a mixed-precision rate is a variant of its backend, ranked beside the rest
+            backend = variant(backend, str(extra.get("precision") or FLOAT32))
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0 and isinstance(model, str)
                 and isinstance(backend, str)):
             continue
@@ -181,39 +184,46 @@ def fastest_line(model: str, comparisons: list[Comparison]) -> str | None:
         if c.model != model or (train := c.fastest("train")) is None:
             continue
         best, rate, every = train
-        others = ", ".join(f"{LABELS.get(b, b)} {r:,.0f}" for b, r in sorted(every.items()) if b != best)
-        line = f"{LABELS.get(best, best)} trains fastest on {c.device} ({rate:,.0f} samples/s; {others})"
+        others = ", ".join(f"{label(b)} {r:,.0f}" for b, r in sorted(every.items()) if b != best)
+        line = f"{label(best)} trains fastest on {c.device} ({rate:,.0f} samples/s; {others})"
         infer = c.fastest("Keras b256")
         if infer:
-            line += f", {LABELS.get(infer[0], infer[0])} infers fastest (Keras, batch 256)"
+            line += f", {label(infer[0])} infers fastest (Keras, batch 256)"
         parts.append(f"{line}; {c.device_name}, {c.created[:10]}")
     return "\n".join(parts) or None
 
 
-def _backends(comparisons: list[Comparison]) -> list[str]:
-    seen = {b for c in comparisons for (_, b) in c.rates}
-    return [b for b in BACKENDS if b in seen] + sorted(seen - set(BACKENDS))
+def _backends(comparisons: list[Comparison]) -> dict[str, list[str]]:
+    """Per measure, the backends (and precision variants) measured on it, the plain backends first."""
+    columns = {}
+    for measure, _, _ in MEASURES:
+        seen = {b for c in comparisons for (m, b) in c.rates if m == measure}
+        # Every plain backend has a column on every measure, so the tables keep their shape; a variant only
+        # where it was measured (bfloat16 training has no inference columns).
+        seen |= {b for c in comparisons for (_, b) in c.rates if split(b)[1] == FLOAT32}
+        columns[measure] = [b for b in BACKENDS if b in seen] + sorted(seen - set(BACKENDS))
+    return columns
 
 
 def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-def _rows(comparisons: list[Comparison], backends: list[str]) -> list[list[str]]:
+def _rows(comparisons: list[Comparison], backends: dict[str, list[str]]) -> list[list[str]]:
     rows = []
     for c in comparisons:
         row = [c.model]
         for measure, _, _ in MEASURES:
-            row += [_cell(c.rates.get((measure, b))) for b in backends]
+            row += [_cell(c.rates.get((measure, b))) for b in backends[measure]]
             best = c.fastest(measure)
-            row.append(LABELS.get(best[0], best[0]) if best else "—")
+            row.append(label(best[0]) if best else "—")
         rows.append(row)
     return rows
 
 
-def _headers(backends: list[str]) -> list[str]:
-    return ["entry"] + [f"{measure} {LABELS.get(b, b)}" if b else f"{measure} fastest"
-                        for measure, _, _ in MEASURES for b in [*backends, ""]]
+def _headers(backends: dict[str, list[str]]) -> list[str]:
+    return ["entry"] + [f"{measure} {label(b)}" if b else f"{measure} fastest"
+                        for measure, _, _ in MEASURES for b in [*backends[measure], ""]]
 
 
 def _by_device(comparisons: list[Comparison]) -> dict[tuple[str, str], list[Comparison]]:

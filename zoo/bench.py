@@ -29,6 +29,8 @@ from zoo.devices import Device, gpu_names, resolve_device
 from zoo.errors import ExportError
 from zoo.flops import forward_flops, forward_macs, training_flops
 from zoo.memory import PeakWindow
+from zoo.precision import FLOAT32, building_under, check
+from zoo.precision import LABELS as PRECISION_LABELS
 from zoo.prepare import Prepared
 from zoo.seeding import set_seed
 from zoo.specs import DatasetSpec, ModelSpec
@@ -65,20 +67,24 @@ class Case:
     mode: str
     device: str
     batch_size: int | None = None  # None: the entry's own training batch size
+    precision: str = FLOAT32  # what a training case computes in (zoo.precision)
 
     @property
     def id(self) -> str:
-        """A test id such as ``mnist_cnn-infer_onnx-cpu-b256``."""
-        return "-".join([self.model, self.mode, self.device] + ([f"b{self.batch_size}"] if self.batch_size else []))
+        """A test id such as ``mnist_cnn-infer_onnx-cpu-b256`` or ``mnist_cnn-train-cpu-mixed_bfloat16``."""
+        return "-".join([self.model, self.mode, self.device] + ([f"b{self.batch_size}"] if self.batch_size else [])
+                        + ([self.precision] if self.precision != FLOAT32 else []))
 
 
-def cases(models: Sequence[str], devices: Sequence[str] = DEVICES, modes: Sequence[str] = CASE_MODES) -> list[Case]:
-    """Every case for ``models`` on ``devices``: training, then inference at batch 1 and 256 (the mobile copy
-    at batch 1 only; the int8 and mobile copies on the CPU only)."""
+def cases(models: Sequence[str], devices: Sequence[str] = DEVICES, modes: Sequence[str] = CASE_MODES,
+          precisions: Sequence[str] = (FLOAT32,)) -> list[Case]:
+    """Every case for ``models`` on ``devices``: training (once in each of ``precisions``), then inference at batch
+    1 and 256 (the mobile copy at batch 1 only; the int8 and mobile copies on the CPU only)."""
     found = []
     for model in models:
         for device in devices:
-            found += [Case(model, "train", device)] if "train" in modes else []
+            if "train" in modes:
+                found += [Case(model, "train", device, precision=check(p)) for p in precisions]
             inference = [m for m in INFER_MODES if m in modes and (device == "cpu" or m not in CPU_ONLY_MODES)]
             found += [Case(model, mode, device, b) for mode in inference for b in MODE_BATCHES.get(mode, INFER_BATCHES)]
     return found
@@ -140,8 +146,9 @@ def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: i
     data = bench_data(spec, dataset, str(data_dir) if data_dir else None)
     memory = PeakWindow(environment.backend()).start()  # the data is shared by the cases: counted before
     set_seed(0)
-    with keras.device(device.keras_name):
+    with keras.device(device.keras_name), building_under(case.precision):
         model = api.create_model(case.model)
+    with keras.device(device.keras_name):
         if case.mode in TRAIN_MODES:
             workload = _training(case, spec, model, data, device, steps or round_steps(model, spec.fit.batch_size))
         elif case.mode == "infer_keras":
@@ -418,7 +425,8 @@ def figures(workload: Workload, seconds: Sequence[float], peak_gflops: float | N
         "gflops_per_sec": gflops, "matmul_peak_gflops": peak_gflops,
         "pct_of_matmul_peak": 100 * gflops / peak_gflops if peak_gflops else None,
         "rounds": len(seconds), **workload.notes, **(workload.memory.record() if workload.memory else {}),
-        **({"steps_per_execution": workload.steps_per_execution} if case.mode in TRAIN_MODES else {}),
+        **({"steps_per_execution": workload.steps_per_execution, "precision": case.precision}
+           if case.mode in TRAIN_MODES else {}),
     }
 
 
@@ -447,14 +455,15 @@ BENCH_MODES = (*CASE_MODES, "overhead")  # what `zoo bench --mode` picks from
 
 def run_benchmarks(models: Sequence[str], devices: Sequence[str] = DEVICES, *,
                    seconds: float = 2.0, data_dir: str | Path | None = None,
-                   progress: Callable[[str], None] = print, modes: Sequence[str] = BENCH_MODES) -> list[dict]:
+                   progress: Callable[[str], None] = print, modes: Sequence[str] = BENCH_MODES,
+                   precision: str = FLOAT32) -> list[dict]:
     """Every case of ``models`` on ``devices`` in ``modes`` (``BENCH_MODES``: the cases' modes and the
-    training-overhead comparison), timed with ``measure`` (what ``zoo bench`` runs); skipped cases are reported
-    through ``progress`` with their reason."""
+    training-overhead comparison), timed with ``measure`` (what ``zoo bench`` runs), training in ``precision``;
+    skipped cases are reported through ``progress`` with their reason."""
     results, skipped = [], set()
     peaks = {}
     overhead = [Case(m, "overhead", d) for m in models for d in devices] if "overhead" in modes else []
-    for case in cases(models, devices, modes) + overhead:
+    for case in cases(models, devices, modes, (precision,)) + overhead:
         try:
             if case.device not in peaks:
                 peaks[case.device] = matmul_peak_gflops(case.device)
@@ -494,7 +503,9 @@ def summary(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     by_model: dict[str, dict[tuple, dict]] = {}
     for r in results:
         batch = r["batch_size"] if r["mode"] in INFER_MODES else None
-        by_model.setdefault(r["model"], {})[(r["mode"], r["device"], batch)] = r
+        policy = r.get("precision") or FLOAT32  # training in another precision: a row of its own
+        row = r["model"] if policy == FLOAT32 else f"{r['model']} ({PRECISION_LABELS.get(policy, policy)})"
+        by_model.setdefault(row, {})[(r["mode"], r["device"], batch)] = r
     return list(SUMMARY_HEADERS), [_summary_row(model, got) for model, got in sorted(by_model.items())]
 
 

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from zoo import precision
 from zoo.errors import ZooError
 
 RUNS_HELP = "folder of runs (default: $ZOO_HOME/runs, ~/.local/share/zoo/runs)"
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "overhead (zoo vs plain Keras) (default: all)")
     p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
                    help="Keras backend to measure (default: KERAS_BACKEND, else TensorFlow)")
+    p.add_argument("--precision", choices=precision.POLICIES, default=precision.FLOAT32,
+                   help="what the training cases compute in (default: float32); a mixed_bfloat16 rate is ranked "
+                        "beside the backends' for --precision auto")
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
@@ -174,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     _backend_flag(p, "train under", " or with --distribute")
+    _precision_flag(p)
     p.add_argument("--data-dir", help="folder with <dataset>/ sub-folders (default: $ZOO_DATA_DIR)")
     p.add_argument("--out", type=Path, help=f"where to save: {RUNS_HELP}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished epoch")
@@ -241,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --seeds: training processes at once (default: one per two CPU cores)")
     p.add_argument("--epochs", type=_positive, help="override each entry's epochs (a quick set on small data)")
     _backend_flag(p, "train each entry under, as zoo run does")
+    _precision_flag(p)
 
     p = command("predict", cmd_predict, "classify PNG/NPY images or CSV rows with a model's ONNX export")
     p.add_argument("name", metavar="NAME")
@@ -300,6 +306,13 @@ def _backend_flag(p: argparse.ArgumentParser, verb: str, also: str = "") -> None
                    help=f"Keras backend to {verb} (default: auto): auto picks per entry and device the one measured "
                         f"fastest for training (zoo/backend_table.json), TensorFlow where nothing was measured{also}; "
                         "a KERAS_BACKEND you set wins over auto, and an explicit --backend wins over both")
+
+
+def _precision_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=precision.REQUESTS, default="auto",
+                   help="what training computes in (default: auto): auto trains in bfloat16 mixed precision where "
+                        "the backend table measured it faster for the entry and the hardware has it natively (a CPU "
+                        "with AMX), else float32; the trained model is float32 either way")
 
 
 def _device_copy_flags(p: argparse.ArgumentParser) -> None:
@@ -526,7 +539,7 @@ def cmd_run(args) -> int:
     # With --distribute auto keeps this process's backend, so a run (which a multi-worker run re-runs whole on
     # every worker) has one group, as an explicit --backend gives.
     groups = backend_choice.plan(names, args.backend, backend_choice.device_kind(args.device),
-                                 distributed=args.distribute != "none")
+                                 distributed=args.distribute != "none", precision=args.precision)
     for line in backend_choice.notes({n: c for _, _, choices in groups for n, c in choices.items()}, here):
         print(f"zoo: note: {line}", file=sys.stderr)  # before any training: where each entry goes and why
     code = 0
@@ -569,7 +582,7 @@ def _run_here(args, names: list[str], choices: dict) -> int:
 
         print(f"== {name}: {get_spec(name).description}", flush=True)
         try:
-            with _other_seeds(name, seeds, args) as others:
+            with _other_seeds(name, seeds, args, choices.get(name)) as others:
                 chosen = choices[name].record() if name in choices else None
                 result = run_model(name, dataclasses.replace(options, other_seeds=others, backend_choice=chosen),
                                    distribution=distribution)
@@ -651,16 +664,18 @@ def _seeds(args) -> tuple[int, ...]:
     return parse_seeds(args.seeds)
 
 
-def _other_seeds(name: str, seeds: tuple[int, ...], args):
-    """zoo.seeds.other_seeds for ``name``, with the options every seed's run shares."""
+def _other_seeds(name: str, seeds: tuple[int, ...], args, choice=None):
+    """zoo.seeds.other_seeds for ``name``, with the options every seed's run shares; ``choice``: the kept run's
+    zoo.backend_choice.Choice."""
     from zoo.backend_choice import configured_backend
     from zoo.seeds import default_jobs, other_seeds
 
+    here = configured_backend()
     passed = [*(["--epochs", str(args.epochs)] if args.epochs else []),
               *(["--batch-size", str(args.batch_size)] if args.batch_size else []),
               "--device", args.device, *(["--data-dir", args.data_dir] if args.data_dir else []),
-              # Every seed trains under the kept run's backend, whatever auto would pick in the seed's process.
-              "--backend", configured_backend()]
+              # Every seed trains as the kept run does, whatever auto would pick in the seed's process.
+              *(choice.flags() if choice is not None and choice.backend == here else ["--backend", here])]
     jobs = args.jobs or default_jobs(len(seeds))
     if len(seeds) > 1:
         print(f"   seeds {', '.join(map(str, seeds))}: {jobs} training at once", flush=True)
@@ -800,7 +815,7 @@ def cmd_reference(args) -> int:
 
     seeds = parse_seeds(args.seeds) if args.seeds else (args.seed,)
     names = build_reference(args.dest, args.data_dir, seeds, plugin=args.plugin, epochs=args.epochs, jobs=args.jobs,
-                            backend=args.backend)
+                            backend=args.backend, precision=args.precision)
     print(f"reference set of {len(names)} entr{'y' if len(names) == 1 else 'ies'} ({', '.join(names)}) written to "
           f"{args.dest}; declare it with zoo.ReferenceSet(folder=...) and ship it as package data")
     return 0
@@ -854,7 +869,7 @@ def cmd_bench(args) -> int:
     if unknown:
         raise ZooError(f"--mode {unknown[0]}: not a benchmark mode; choose from {', '.join(bench.BENCH_MODES)}")
     results = bench.run_benchmarks(names, devices, seconds=args.seconds, data_dir=args.data_dir,
-                                   modes=tuple(args.mode or bench.BENCH_MODES),
+                                   modes=tuple(args.mode or bench.BENCH_MODES), precision=args.precision,
                                    progress=lambda line: print(line, file=sys.stderr))
     headers, rows = bench.summary(results)
     print(format_table(headers, rows))

@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from zoo.precision import FLOAT32, variant
+
 FILE_NAME = "backend_rates.json"
 
 
@@ -48,7 +50,8 @@ def record(results: Iterable[dict], path: Path | None = None) -> int:
         if r.get("mode") != "train" or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             continue
         entry = rates.setdefault(str(r["device"]), {}).setdefault(str(r["model"]), {})
-        entry[str(r["backend"])] = {"train_samples_per_sec": round(float(value), 1),
+        # A mixed-precision rate is its own variant of the backend (zoo.precision.variant), ranked beside the rest.
+        entry[variant(str(r["backend"]), str(r.get("precision") or FLOAT32))] = {"train_samples_per_sec": round(float(value), 1),
                                     "machine": str(r.get("device_name", "")),
                                     "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         kept += 1

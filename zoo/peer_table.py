@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from zoo.backend_choice import LABELS
+from zoo.precision import FLOAT32, label, variant
 
 HEADERS = ("model", "device", "zoo backend", "zoo/s", "PyTorch/s", "Keras/s", "zoo/PyTorch", "zoo/Keras",
            "zoo MiB", "PyTorch MiB", "Keras MiB", "zoo/Keras MiB")
@@ -24,7 +24,7 @@ def summary(records: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """Headers and one row per peer record."""
     rows = []
     for r in peer_records(records):
-        rows.append([r["model"], r["device"], LABELS.get(r["backend"], r["backend"]),
+        rows.append([r["model"], r["device"], _zoo_side(r),
                      *(f"{r[f'{side}_train_samples_per_sec']:,.0f}" for side in ("zoo", "torch", "keras")),
                      f"{r['zoo_over_torch']:.2f}×", f"{r['zoo_over_keras']:.2f}×",
                      *(_mib(r.get(f"{side}_peak_rss_bytes")) for side in ("zoo", "torch", "keras")),
@@ -40,10 +40,15 @@ def short_markdown(records: Sequence[dict]) -> str:
     lines = ["| " + " | ".join(SHORT_HEADERS) + " |", "|" + "---|" * len(SHORT_HEADERS)]
     for r in peer_records(records):
         if r["device"] == "cpu":
-            lines.append(f"| `{r['model']}` | {LABELS.get(r['backend'], r['backend'])} | {r['zoo_over_torch']:.2f}× | "
+            lines.append(f"| `{r['model']}` | {_zoo_side(r)} | {r['zoo_over_torch']:.2f}× | "
                          f"{r['zoo_over_keras']:.2f}× | {r['memory_over_keras']:.2f}× |")
     return "\n".join(lines) + "\n"
 
 
 def _mib(value: int | None) -> str:
     return "—" if not value else f"{value / 2**20:,.0f}"
+
+
+def _zoo_side(record: dict) -> str:
+    """How zoo's side trained: its backend, and its precision where that is not float32 (``TensorFlow bf16``)."""
+    return label(variant(record["backend"], record.get("precision") or FLOAT32))

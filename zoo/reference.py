@@ -48,12 +48,13 @@ def entries_of(registry: Registry, plugin: str | None) -> list[str]:
 
 def build_reference(dest: Path, data_dir: str | None, seeds: int | tuple[int, ...] = 0, *, plugin: str | None = None,
                     epochs: int | None = None, benchmarks: Path = Path("benchmarks/results"),
-                    jobs: int | None = None, backend: str = "auto") -> list[str]:
+                    jobs: int | None = None, backend: str = "auto", precision: str = "auto") -> list[str]:
     """Train every entry of ``plugin``'s distribution (None: zoo's own) into a staging folder, then make it
     ``dest``; returns the entries. ``epochs`` overrides each entry's, for a quick set on small data. With several
     ``seeds`` each entry's kept run is the first seed's, its report holding the spread over all of them
     (``zoo.seeds``, ``jobs`` training at once). ``backend`` chooses each entry's Keras backend as
-    ``zoo run --backend`` does; an entry chosen for another backend than this process's trains in a child."""
+    ``zoo run --backend`` does (and ``precision`` its precision, as ``--precision``); an entry chosen for another
+    backend than this process's trains in a child."""
     from zoo.backend_choice import configured_backend
     from zoo.plugins import load_registry
     from zoo.run import load_saved_model, save_model
@@ -63,7 +64,7 @@ def build_reference(dest: Path, data_dir: str | None, seeds: int | tuple[int, ..
     registry = load_registry()
     names = entries_of(registry, plugin)
     here = configured_backend()
-    choices = _choices(names, backend, here)  # before anything trains: a backend that is not installed fails here
+    choices = _choices(names, backend, here, precision)  # before anything trains: a backend that is not installed fails here
     dest = Path(dest).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".reference.", dir=dest.parent) as tmp:
@@ -85,14 +86,15 @@ def build_reference(dest: Path, data_dir: str | None, seeds: int | tuple[int, ..
     return names
 
 
-def _choices(names: list[str], requested: str, here: str) -> dict[str, Choice]:
+def _choices(names: list[str], requested: str, here: str, precision: str = "auto") -> dict[str, Choice]:
     """Each entry's backend for ``--backend requested`` (``here``: this process's), with zoo run's notes on where
     each goes."""
     from zoo import backend_choice
 
-    table = backend_choice.load_table() if requested == "auto" else None  # read once for all the entries
+    table = backend_choice.load_table()  # read once for all the entries
     device = backend_choice.device_kind()
-    choices = {name: backend_choice.choose(name, requested, device, table=table) for name in names}
+    choices = {name: backend_choice.choose(name, requested, device, table=table, precision=precision)
+               for name in names}
     for line in backend_choice.notes(choices, here):
         print(f"zoo: note: {line}", file=sys.stderr)
     return choices
@@ -105,7 +107,7 @@ def _train_here(name: str, choice: Choice, out: Path, registry: Registry, *, dat
     from zoo.seeds import other_seeds
 
     # The other seeds' processes train under this one's backend, whatever auto would pick in theirs.
-    shared = [*_options(data_dir, epochs), "--backend", choice.backend]
+    shared = [*_options(data_dir, epochs), *choice.flags()]
     with other_seeds(name, seeds, shared, jobs) as others:
         run = run_model(name, RunOptions(seed=seeds[0], epochs=epochs, data_dir=data_dir, out=out, verbose=2,
                                          other_seeds=others, backend_choice=choice.record()), registry)
@@ -120,7 +122,7 @@ def _train_in_child(name: str, choice: Choice, out: Path, registry: Registry, *,
 
     seeding = (["--seeds", ",".join(map(str, seeds)), *(["--jobs", str(jobs)] if jobs else [])] if len(seeds) > 1
                else ["--seed", str(seeds[0])])
-    argv = ["run", name, "--backend", choice.backend, "--out", str(out), *seeding, *_options(data_dir, epochs)]
+    argv = ["run", name, *choice.flags(), "--out", str(out), *seeding, *_options(data_dir, epochs)]
     code = run_child(argv, choice.backend, {name: choice})
     report = read_report(out / name) if code == 0 else None
     if report is None:
@@ -155,6 +157,8 @@ def _stage(run: Path, entry: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m zoo.reference``: regenerate zoo's own reference set in the source tree."""
+    from zoo.precision import REQUESTS as PRECISION_REQUESTS
+
     parser = argparse.ArgumentParser(prog="python -m zoo.reference", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="folder with mnist/ and fashion-mnist/ (default: $ZOO_DATA_DIR)")
     parser.add_argument("--dest", type=Path, default=SOURCE_FOLDER, help=f"(default: {SOURCE_FOLDER})")
@@ -164,12 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("auto", "tensorflow", "jax", "torch"), default="auto",
                         help="Keras backend each entry trains under, as zoo run's --backend (default: auto, the "
                              "fastest measured per entry; a KERAS_BACKEND you set wins over auto)")
+    parser.add_argument("--precision", choices=PRECISION_REQUESTS, default="auto",
+                        help="what training computes in, as zoo run's --precision (default: auto)")
     args = parser.parse_args(argv)
     from zoo.seeds import parse_seeds
 
     try:
         names = build_reference(args.dest, args.data_dir, parse_seeds(args.seeds), jobs=args.jobs,
-                                backend=args.backend)
+                                backend=args.backend, precision=args.precision)
     except ZooError as exc:
         print(f"python -m zoo.reference: error: {exc}", file=sys.stderr)
         return 1

@@ -56,7 +56,7 @@ def build_report(spec: ModelSpec, dataset: DatasetSpec, splits: Splits, trained:
             "macs_uncounted": list(macs.uncounted),
             "epochs": settings.epochs, "batch_size": settings.batch_size,
             "steps_per_epoch": settings.steps_per_epoch, "seed": settings.seed,
-            "steps_per_execution": trained.steps_per_execution,
+            "steps_per_execution": trained.steps_per_execution, "precision": settings.precision,
             "train_samples": trained.train_samples, "resumed_from_epoch": trained.resumed_from_epoch,
             "train_seconds": trained.train_seconds, "wall_seconds": trained.wall_seconds,
             "train_samples_per_sec": trained.samples_per_sec,
@@ -137,7 +137,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _per_class(report) + _per_target(report) + _history(report["history"])
     lines += _onnx(report.get("onnx"), report["model"])
     lines += ["", "## Provenance", "", "| | |", "|---|---|",
-              f"| device | {env['device']['kind']}: {env['device']['name']} |", _backend_row(env),
+              f"| device | {env['device']['kind']}: {env['device']['name']} |", _backend_row(env, training),
               *_distribution_row(report.get("distribution")),
               f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
               f"| zoo commit | {env['git_commit'] or 'not a git checkout'} |", f"| platform | {env['platform']} |",
@@ -212,10 +212,13 @@ def format_spread(record: dict[str, Any], shown: Callable[[float | None], str]) 
     return f"{shown(record['median'])} ({shown(record['min'])}–{shown(record['max'])})"
 
 
-def _backend_row(env: dict[str, Any]) -> str:
-    """The provenance row of the Keras backend, with why it was chosen where the report says."""
+def _backend_row(env: dict[str, Any], training: dict[str, Any] | None = None) -> str:
+    """The provenance row of the Keras backend (and the training precision where it was not float32), with why
+    it was chosen where the report says."""
     why = (env.get("backend_choice") or {}).get("why")
-    return f"| Keras backend | {env['backend']}{f' — {why}' if why else ''} |"
+    policy = (training or {}).get("precision") or "float32"
+    mixed = "" if policy == "float32" else f", trained in {policy} (the model is float32)"
+    return f"| Keras backend | {env['backend']}{mixed}{f' — {why}' if why else ''} |"
 
 
 def _distribution_row(record: dict[str, Any] | None) -> list[str]:

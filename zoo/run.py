@@ -155,7 +155,8 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     splits = load_dataset(dataset, options.data_dir)
     check_data(spec, splits.x_train, plugin)
     data = prepare(spec, dataset, splits)
-    settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed)
+    settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed,
+                                precision=chosen_precision(options.backend_choice))
     clock, untimed = _target_clock(spec, data, settings, options, distribution)
     try:
         if distribution is not None and distribution.engine is not None:
@@ -251,6 +252,15 @@ def resume_folder(folder: Path, resume: bool) -> Path:
                                  "pass --resume to continue it instead"), stacklevel=2)
         shutil.rmtree(backup)
     return backup
+
+
+def chosen_precision(chosen: dict[str, str] | None) -> str:
+    """The precision a run trains in: its backend choice's, where that choice is for this process's backend."""
+    from zoo.precision import FLOAT32
+
+    if chosen and chosen.get("backend") == environment.backend():
+        return chosen.get("precision") or FLOAT32
+    return FLOAT32
 
 
 def backend_record(chosen: dict[str, str] | None) -> dict[str, str]:

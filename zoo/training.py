@@ -21,6 +21,7 @@ from zoo import execution, files, interrupts
 from zoo.build import check_fits, compile_model
 from zoo.devices import Device, resolve_device
 from zoo.errors import TrainingError
+from zoo.precision import FLOAT32, check, to_float32
 from zoo.prepare import Prepared
 from zoo.seeding import set_seed
 from zoo.specs import ModelSpec
@@ -39,15 +40,17 @@ class TrainSettings:
     validate: bool
     seed: int = 0
     steps_per_execution: int | None = None  # training steps per backend call; None: zoo.execution.choose
+    precision: str = FLOAT32  # what training computes in (zoo.precision); the trained model is float32 either way
 
     @classmethod
     def of(cls, spec: ModelSpec, *, epochs: int | None = None, batch_size: int | None = None,
-           seed: int = 0, validate: bool | None = None, steps_per_execution: int | None = None) -> TrainSettings:
+           seed: int = 0, validate: bool | None = None, steps_per_execution: int | None = None,
+           precision: str = FLOAT32) -> TrainSettings:
         """``spec.fit`` with the given overrides (None keeps the spec's value)."""
         fit = spec.fit
         return cls(epochs or fit.epochs, batch_size or fit.batch_size, fit.steps_per_epoch,
                    fit.validate if validate is None else validate, seed,
-                   steps_per_execution or fit.steps_per_execution)
+                   steps_per_execution or fit.steps_per_execution, check(precision))
 
     def samples_per_epoch(self, n_train: int) -> int:
         """How many samples one epoch trains on."""
@@ -198,7 +201,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
         earlier = read_history(backup_dir)
         callbacks.append(EpochBackup(backup_dir, earlier))
     with keras.device(device.keras_name), interrupts.deferred():
-        model = compile_model(spec, plugin)
+        model = compile_model(spec, plugin, settings.precision)
         check_fits(spec, model, data, plugin)
         try:
             result = fit_model(model, data, settings, verbose=verbose, callbacks=callbacks)
@@ -208,6 +211,7 @@ def train(spec: ModelSpec, data: Prepared, settings: TrainSettings, *, device: s
                                 "suit its compile and fit settings (zoo --verbose shows the traceback)") from exc
     if backup_dir is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)  # training ran to its end: nothing to resume
+    to_float32(result.model)  # evaluated, saved and exported as float32, whatever precision trained it
     result.device = device
     result.resumed_from_epoch = len(earlier.get("loss", []))
     result.history = {k: earlier.get(k, [math.nan] * result.resumed_from_epoch) + v

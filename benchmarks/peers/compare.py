@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoo.backend_choice import Choice
+
 SIDES = ("zoo", "torch", "keras")  # the order of each round
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 600  # a side's start: imports, data, model, one warm-up round
@@ -62,21 +64,23 @@ class Side:
         return lines[-1] if lines else "no message"
 
 
-def zoo_backend(entry: str, device: str, requested: str = "auto") -> tuple[str, str]:
-    """The backend zoo's side trains under and why: ``zoo run``'s default choice for a user who set no
-    KERAS_BACKEND (``auto``), or the backend ``requested``."""
+def zoo_backend(entry: str, device: str, requested: str = "auto") -> Choice:
+    """The backend and precision zoo's side trains under and why: ``zoo run``'s default choice for a user who set
+    no KERAS_BACKEND (``auto``), or the backend ``requested``."""
     from zoo.backend_choice import choose
 
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    choice = choose(entry, requested, device, env=env)
-    return choice.backend, choice.why
+    return choose(entry, requested, device, env=env)
 
 
-def _start(side: str, entry: str, device: str, steps: int, backend: str, data_dir: str | None) -> Side:
+def _start(side: str, entry: str, device: str, steps: int, backend: str, data_dir: str | None,
+           precision: str = "float32") -> Side:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     command = [sys.executable, "-m", "benchmarks.peers.worker", "--side", side, "--entry", entry, "--device", device,
-               "--steps", str(steps), *(["--data-dir", data_dir] if data_dir else [])]
+               "--steps", str(steps), *(["--data-dir", data_dir] if data_dir else []),
+               # The plain scripts compute in float32, as the tutorials do; only zoo's side takes zoo's choice.
+               *(["--precision", precision] if side == "zoo" else [])]
     return Side(side, subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                        text=True, env=env, cwd=ROOT))
 
@@ -88,8 +92,8 @@ def compare(entry: str, device: str = "cpu", *, steps: int, rounds: int | None =
     ``rounds`` None: one untimed warm-up round each, then as many rounds as fit ``seconds`` of zoo's
     side (at least 7); else exactly ``rounds`` (the untimed smoke run gives 1).
     """
-    chosen, why = zoo_backend(entry, device, backend)
-    sides = {name: _start(name, entry, device, steps, chosen, data_dir) for name in SIDES}
+    choice = zoo_backend(entry, device, backend)
+    sides = {name: _start(name, entry, device, steps, choice.backend, data_dir, choice.precision) for name in SIDES}
     try:
         for side in sides.values():
             side.ready = side.read(READY_TIMEOUT_S)
@@ -104,7 +108,7 @@ def compare(entry: str, device: str = "cpu", *, steps: int, rounds: int | None =
     finally:
         for side in sides.values():
             _stop(side.process)
-    return record(entry, device, chosen, why, sides["zoo"].ready["batch_size"], steps, sides)
+    return record(entry, device, choice, sides["zoo"].ready["batch_size"], steps, sides)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -125,10 +129,11 @@ def _rates(side: Side, batch: int, steps: int) -> tuple[float, float]:
     return steady, steps * batch / min(r["seconds"] for r in side.rounds)
 
 
-def record(entry: str, device: str, backend: str, why: str, batch: int, steps: int, sides: dict[str, Side]) -> dict:
+def record(entry: str, device: str, choice: Choice, batch: int, steps: int, sides: dict[str, Side]) -> dict:
     """The comparison's figures: each side's rates and peak memory, and zoo's ratios to the plain scripts
     (speed: > 1 means zoo is faster; memory: > 1 means zoo used more)."""
-    found = {"model": entry, "mode": "peers", "device": device, "backend": backend, "backend_choice": why,
+    found = {"model": entry, "mode": "peers", "device": device, "backend": choice.backend,
+             "precision": choice.precision, "backend_choice": choice.why,
              "batch_size": batch, "steps": steps, "rounds": len(sides["zoo"].rounds),
              "param_count": sides["zoo"].ready["param_count"],
              "steps_per_execution": sides["zoo"].ready.get("steps_per_execution"),

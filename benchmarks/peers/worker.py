@@ -35,7 +35,8 @@ def _zoo_side(args) -> tuple[Callable[[], tuple[int, float]], dict]:
     """zoo's own training path (``zoo.bench``'s ``train`` case: the fit call and callbacks of ``zoo run``)."""
     from zoo import bench, environment
 
-    workload = bench.prepare_workload(bench.Case(args.entry, "train", args.device), data_dir=args.data_dir,
+    case = bench.Case(args.entry, "train", args.device, precision=args.precision)
+    workload = bench.prepare_workload(case, data_dir=args.data_dir,
                                       steps=args.steps)  # warmed up: one round already ran
 
     def one_round() -> tuple[int, float]:
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--data-dir")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="what zoo's side trains in (zoo.precision); the plain scripts compute in float32")
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

@@ -94,7 +94,7 @@ def train_distributed(spec: ModelSpec, data: Prepared, settings: TrainSettings, 
         check_fits(spec, compile_model(spec, plugin), data, plugin)
         set_seed(settings.seed)
         with distribution.scope():
-            model = compile_model(spec, plugin)
+            model = compile_model(spec, plugin, settings.precision)
             limit = steps_per_call_limit(distribution.engine, distribution.replicas)
             local = dataclasses.replace(settings, batch_size=plan.per_worker,
                                         steps_per_execution=limit or settings.steps_per_execution)
