@@ -1,6 +1,7 @@
 """Writers racing and dying on one runs folder, as `zoo` processes: `zoo run`, `zoo export` and `zoo report` of two
-entries, three at a time, 50 of them killed at random instants (SIGKILL mostly, some SIGINT). Afterwards every
-entry's files match the manifest, the next command leaves no staging folder, and no completed run is lost."""
+entries, three at a time, 30 of them killed at random instants (SIGKILL mostly, some SIGINT; ZOO_STRESS_KILLS=50
+for a longer round). Afterwards every entry's files match the manifest, the next command leaves no staging
+folder, and no completed run is lost."""
 
 import datetime
 import json
@@ -17,7 +18,9 @@ from zoo.exports.manifest import read_manifest
 from zoo.files import sha256_file
 
 ENTRIES = ("fn_square", "iris_mlp")
-KILLS = 50
+# 30 kills take about two minutes of the suite's two cores; the random instants come from a fixed seed, so a run
+# is repeatable, and ZOO_STRESS_KILLS takes more.
+KILLS = int(os.environ.get("ZOO_STRESS_KILLS", "30"))
 AT_ONCE = 3
 SAMPLES = {"fn_square": "0.5\n", "iris_mlp": "5.1,3.5,1.4,0.2\n"}
 
@@ -77,7 +80,7 @@ def check_outcome(writer: Writer, killed: bool) -> None:
         assert all(line.startswith("zoo: ") for line in err.strip().splitlines()), where
 
 
-def test_fifty_kills_among_racing_writers_lose_nothing(tmp_path):
+def test_kills_among_racing_writers_lose_nothing(tmp_path):
     out = tmp_path / "runs"
     logs = tmp_path / "logs"
     logs.mkdir()
