@@ -146,9 +146,9 @@ def prepare_workload(case: Case, *, data_dir: str | Path | None = None, steps: i
     data = bench_data(spec, dataset, str(data_dir) if data_dir else None)
     memory = PeakWindow(environment.backend()).start()  # the data is shared by the cases: counted before
     set_seed(0)
-    with keras.device(device.keras_name), building_under(case.precision):
-        model = api.create_model(case.model)
     with keras.device(device.keras_name):
+        with building_under(case.precision):
+            model = api.create_model(case.model)
         if case.mode in TRAIN_MODES:
             workload = _training(case, spec, model, data, device, steps or round_steps(model, spec.fit.batch_size))
         elif case.mode == "infer_keras":

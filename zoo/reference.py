@@ -157,6 +157,7 @@ def _stage(run: Path, entry: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m zoo.reference``: regenerate zoo's own reference set in the source tree."""
+    from zoo.backend_choice import REQUESTS
     from zoo.precision import REQUESTS as PRECISION_REQUESTS
 
     parser = argparse.ArgumentParser(prog="python -m zoo.reference", description=__doc__.splitlines()[0])
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="the first is the run kept; the others give the spread "
                                                     "(default: 0; zoo's set: 0-4)")
     parser.add_argument("--jobs", type=int, help="training processes at once (default: one per two CPU cores)")
-    parser.add_argument("--backend", choices=("auto", "tensorflow", "jax", "torch"), default="auto",
+    parser.add_argument("--backend", choices=REQUESTS, default="auto",
                         help="Keras backend each entry trains under, as zoo run's --backend (default: auto, the "
                              "fastest measured per entry; a KERAS_BACKEND you set wins over auto)")
     parser.add_argument("--precision", choices=PRECISION_REQUESTS, default="auto",

@@ -26,6 +26,7 @@ from zoo.exports.export import ExportRequest, export_onnx
 from zoo.lazy_tensorflow import tensorflow_unimported
 from zoo.plots import write_plots
 from zoo.plugins import load_registry
+from zoo.precision import FLOAT32
 from zoo.prepare import Prepared, prepare
 from zoo.registry import Registry
 from zoo.report import build_report, read_report, write_report
@@ -155,8 +156,9 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     splits = load_dataset(dataset, options.data_dir)
     check_data(spec, splits.x_train, plugin)
     data = prepare(spec, dataset, splits)
+    chosen = backend_record(options.backend_choice)
     settings = TrainSettings.of(spec, epochs=options.epochs, batch_size=options.batch_size, seed=options.seed,
-                                precision=chosen_precision(options.backend_choice))
+                                precision=chosen.get("precision") or FLOAT32)
     clock, untimed = _target_clock(spec, data, settings, options, distribution)
     try:
         if distribution is not None and distribution.engine is not None:
@@ -175,7 +177,7 @@ def _run_model(spec: ModelSpec, dataset: DatasetSpec, folder: Path, options: Run
     report = build_report(spec, dataset, splits, trained, evaluation, plugin=plugin,
                           distribution=distribution_record(distribution, settings.batch_size, trained),
                           time_to_target=clock.record() if clock else not_timed(spec, untimed))
-    report["environment"]["backend_choice"] = backend_record(options.backend_choice)
+    report["environment"]["backend_choice"] = chosen
     if options.other_seeds is not None:
         from zoo.seeds import summarize
 
@@ -254,17 +256,9 @@ def resume_folder(folder: Path, resume: bool) -> Path:
     return backup
 
 
-def chosen_precision(chosen: dict[str, str] | None) -> str:
-    """The precision a run trains in: its backend choice's, where that choice is for this process's backend."""
-    from zoo.precision import FLOAT32
-
-    if chosen and chosen.get("backend") == environment.backend():
-        return chosen.get("precision") or FLOAT32
-    return FLOAT32
-
-
 def backend_record(chosen: dict[str, str] | None) -> dict[str, str]:
-    """``environment.backend_choice``: the backend this process trains under, what was asked and why."""
+    """``environment.backend_choice``: the backend this process trains under, in which precision, what was asked
+    and why (``chosen`` where it is for this process's backend, else Keras' own choice, in float32)."""
     from zoo.backend_choice import current
 
     here = environment.backend()

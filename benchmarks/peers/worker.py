@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from zoo.memory import gpu_peak_bytes, peak_rss_bytes, rss_bytes
+from zoo.precision import FLOAT32, POLICIES
 
 
 def _zoo_side(args) -> tuple[Callable[[], tuple[int, float]], dict]:
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--data-dir")
-    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+    parser.add_argument("--precision", choices=POLICIES, default=FLOAT32,
                         help="what zoo's side trains in (zoo.precision); the plain scripts compute in float32")
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
